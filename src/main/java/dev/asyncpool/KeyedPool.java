@@ -1,0 +1,976 @@
+package dev.asyncpool;
+
+import static dev.asyncpool.PoolEntry.CLAIMED;
+import static dev.asyncpool.PoolEntry.REF;
+import static dev.asyncpool.PoolEntry.REFS;
+import static dev.asyncpool.PoolEntry.RELEASE;
+import static dev.asyncpool.PoolEntry.RETIRED;
+import static dev.asyncpool.PoolEntry.STATE;
+import static java.util.concurrent.TimeUnit.NANOSECONDS;
+
+import dev.asyncpool.PoolEntry.Creation;
+import java.io.InvalidObjectException;
+import java.io.NotSerializableException;
+import java.io.ObjectInputStream;
+import java.io.ObjectStreamException;
+import java.io.Serializable;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.PriorityQueue;
+import java.util.Set;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Executor;
+import java.util.concurrent.ForkJoinPool;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.function.Function;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The pool: a {@link ConcurrentHashMap} from key to {@link PoolEntry}, plus one expiry task.
+ *
+ * <h2>Design notes</h2>
+ *
+ * <h3>An entry's life</h3>
+ *
+ * <pre>
+ *   creating ──(factory + openAsync ok)──▶ open ⇄ idle ──(retired, no lease)──▶ claimed ──▶ closed
+ *       └──────(failure, or the pool shut down meanwhile)──▶ claimed ──▶ closed
+ * </pre>
+ *
+ * All of it lives in one {@code long} per entry (see {@link PoolEntry}): the lease count, a
+ * RETIRED bit (no new lease), a CLAIMED bit (one thread owns the close) and a release generation.
+ * Like Netty's {@code ReferenceCountUpdater}, taking a lease is one unconditional atomic add that
+ * fails if RETIRED was already set (then it is undone by a release), and giving one back is one
+ * atomic add. No lock is taken anywhere; the map's bin locks guard only the map.
+ *
+ * <h3>Who may move an entry</h3>
+ *
+ * <ul>
+ *   <li>Any thread retains (+REF) and releases (-REF, +generation).
+ *   <li>RETIRED is set once, by the expiry task (CAS from an idle state it checked), by {@link
+ *       #invalidate}, by shutdown, or by a failed creation.
+ *   <li>CLAIMED is set once, by whoever sees the entry retired with no lease: the retirer in the
+ *       same CAS, or the release that ended the last lease. The claimer removes the entry from the
+ *       map and closes the instance: hence exactly one close.
+ *   <li>A lease is only handed out by a retain that succeeded, i.e. before RETIRED; CLAIMED
+ *       requires RETIRED and (except after a grace period, or for a failed creation that never
+ *       handed one out) no lease. Hence never closed while leased, never leased once closing.
+ * </ul>
+ *
+ * <h3>Single flight</h3>
+ *
+ * A cold key gets a placeholder entry (its value a {@link Creation}) by {@code putIfAbsent}; the
+ * thread that installed it runs the factory outside any lock, everyone else retains the
+ * placeholder and waits on its future. A failure retires the placeholder and removes it, so the
+ * next request starts afresh. A thread that finds a retired entry removes it (helping) and tries
+ * again.
+ *
+ * <h3>Expiry</h3>
+ *
+ * The release that makes an entry idle stamps it (one clock read) and, if the expiry task does not
+ * already own it, pushes it onto an intrusive MPSC queue and wakes the task if it sleeps. With one
+ * TTL for all keys, entries become due in the order they went idle, so the task only ever looks at
+ * the head: it stops at the first idle entry not yet due and sleeps until then. An entry that was
+ * leased again while queued is either busy (dropped; its next release queues it again) or idle
+ * with a later stamp (moved to a small heap ordered by its real deadline). So the task's work
+ * grows with the number of entries that go idle, not with the number of leases, and a lease of an
+ * entry the task already owns touches neither the queue nor the scheduler.
+ *
+ * <p>The idle stamp is written after the release that made the entry idle, so the task may see an
+ * idle entry whose stamp is stale. The release generation settles it: the stamp is trusted only if
+ * it was written for the generation in the state word, and the CAS that retires the entry expects
+ * that same state, so an expiry can never act on a stamp older than the last release.
+ *
+ * <h3>Shutdown</h3>
+ *
+ * {@code closed} is set once; then every entry is retired (idle ones claimed and closed at once),
+ * and a release that makes an entry idle after that closes it instead of queueing it. A release
+ * reads {@code closed} after its atomic add and shutdown scans the entries after setting it, so at
+ * least one of them sees the other. {@code live} counts entries from installation to the end of
+ * their close; the shutdown future completes when it reaches zero.
+ */
+final class KeyedPool<K, R> implements Pool<K, R> {
+
+  private static final long serialVersionUID = 1L;
+
+  private static final Logger log = LoggerFactory.getLogger(Pool.class);
+
+  /** The expiry task sleeps at least this long between runs, to batch closes that fall due. */
+  static final long MIN_REAP_INTERVAL_NANOS = Duration.ofMillis(1).toNanos();
+
+  private static final VarHandle CLOSED;
+  private static final VarHandle REAPER_ACTIVE;
+
+  static {
+    try {
+      MethodHandles.Lookup lookup = MethodHandles.lookup();
+      CLOSED = lookup.findVarHandle(KeyedPool.class, "closed", boolean.class);
+      REAPER_ACTIVE = lookup.findVarHandle(KeyedPool.class, "reaperActive", boolean.class);
+    } catch (ReflectiveOperationException e) {
+      throw new ExceptionInInitializerError(e);
+    }
+  }
+
+  private final transient PoolConfig<K, R> config;
+  private final transient ConcurrentHashMap<K, PoolEntry<K, R>> map = new ConcurrentHashMap<>();
+  private final transient Function<? super K, ? extends R> factory;
+  private final transient Function<? super K, ? extends CompletionStage<? extends R>> asyncFactory;
+  private final transient ResourceLifecycle<? super R> lifecycle;
+  private final transient long ttlNanos;
+  private final transient boolean neverExpires;
+  private final transient Ticker ticker;
+  private final transient ScheduledExecutorService scheduler;
+  private final transient Executor executor;
+  private final transient boolean recordStats;
+  private final transient String name;
+
+  /** Set once by shutdown; read by every lease request. */
+  private transient volatile boolean closed;
+
+  /** Completed when shutdown began and the last live entry finished closing. */
+  private final transient CompletableFuture<Void> terminated = new CompletableFuture<>();
+
+  /** What {@link #closeAsync()} returns: a copy, so that a caller completing it changes nothing. */
+  private final transient CompletableFuture<Void> closeFuture = terminated.copy();
+
+  /** Entries installed and not yet finished closing. */
+  private final transient AtomicInteger live = new AtomicInteger();
+
+  /** Invalidated entries (out of the map) still leased: kept for a grace period's forced close. */
+  private final transient Set<PoolEntry<K, R>> draining = ConcurrentHashMap.newKeySet();
+
+  // ---- Expiry task state. Written by the task only, which runs one at a time. ----
+  private final transient IdleQueue<K, R> idleQueue = new IdleQueue<>();
+  private final transient Runnable reaperTask = this::runReaper;
+
+  /** True from the moment a run of the expiry task is scheduled until it decides to sleep. */
+  private transient volatile boolean reaperActive;
+
+  /** The queue's head the task looked at last and found not yet due. */
+  private transient PoolEntry<K, R> carried;
+
+  /** Entries leased again while queued, ordered by their real deadline. */
+  private final transient PriorityQueue<Due<K, R>> dueHeap =
+      new PriorityQueue<>((a, b) -> Long.signum(a.deadline - b.deadline));
+
+  // ---- Counters ----
+  private final transient LongAdder hits = new LongAdder();
+  private final transient LongAdder misses = new LongAdder();
+  private final transient LongAdder creations = new LongAdder();
+  private final transient LongAdder creationFailures = new LongAdder();
+  private final transient LongAdder expirations = new LongAdder();
+  private final transient LongAdder invalidations = new LongAdder();
+  private final transient LongAdder closes = new LongAdder();
+  private final transient LongAdder closeFailures = new LongAdder();
+
+  KeyedPool(PoolConfig<K, R> config) {
+    this.config = config;
+    this.factory = config.factory();
+    this.asyncFactory = config.asyncFactory();
+    this.lifecycle = config.lifecycle();
+    this.ttlNanos = config.ttlNanos();
+    this.neverExpires = ttlNanos == Long.MAX_VALUE;
+    this.ticker = config.ticker() == null ? Ticker.systemTicker() : config.ticker();
+    this.scheduler = config.scheduler() == null ? DefaultScheduler.get() : config.scheduler();
+    this.executor = config.executor() == null ? ForkJoinPool.commonPool() : config.executor();
+    this.recordStats = config.recordStats();
+    this.name = config.name();
+  }
+
+  // =========================================================================================
+  // Leasing
+  // =========================================================================================
+
+  @Override
+  public Lease<R> get(K key) {
+    PoolEntry<K, R> entry = map.get(requireKey(key));
+    // Warm path: one map read, one volatile read, one atomic add, one allocation (the lease).
+    if (entry != null && !closed && retain(entry)) {
+      Object value = entry.value;
+      if (!(value instanceof Creation)) {
+        if (recordStats) {
+          hits.increment();
+        }
+        return new PooledLease<>(this, entry);
+      }
+      misses.increment();
+      return awaitCreation(entry, creationOf(value));
+    }
+    return getSlow(key);
+  }
+
+  private Lease<R> getSlow(K key) {
+    for (; ; ) {
+      if (closed) {
+        throw closedException();
+      }
+      PoolEntry<K, R> entry = map.get(key);
+      if (entry == null) {
+        PoolEntry<K, R> fresh = PoolEntry.creating(key);
+        entry = map.putIfAbsent(key, fresh);
+        if (entry == null) {
+          misses.increment();
+          Creation<R> creation = creationOf(fresh.value);
+          if (begin(fresh, creation)) {
+            runFactory(fresh, creation);
+          }
+          return awaitCreation(fresh, creation);
+        }
+      }
+      if (retain(entry)) {
+        Object value = entry.value;
+        if (value instanceof Creation) {
+          misses.increment();
+          return awaitCreation(entry, creationOf(value));
+        }
+        if (recordStats) {
+          hits.increment();
+        }
+        return new PooledLease<>(this, entry);
+      }
+      // Lost a race with a close: the entry is retired. Help remove it and look again.
+      map.remove(key, entry);
+    }
+  }
+
+  /** Waits, holding a share, for the creation of {@code entry}; blocking. */
+  private Lease<R> awaitCreation(PoolEntry<K, R> entry, Creation<R> creation) {
+    if (creation.creator == Thread.currentThread()) {
+      release(entry);
+      throw recursiveException(entry.key);
+    }
+    try {
+      creation.future.get();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      // Our share arrives with the instance (if it arrives): give it back then.
+      creation.future.thenRun(() -> release(entry));
+      throw new CompletionException(
+          new InterruptedException(name + ": interrupted while waiting for key " + entry.key));
+    } catch (ExecutionException e) {
+      throw propagate(e.getCause());
+    }
+    return new PooledLease<>(this, entry);
+  }
+
+  @Override
+  public CompletableFuture<Lease<R>> acquire(K key) {
+    PoolEntry<K, R> entry = map.get(requireKey(key));
+    if (entry != null && !closed && retain(entry)) {
+      Object value = entry.value;
+      if (!(value instanceof Creation)) {
+        if (recordStats) {
+          hits.increment();
+        }
+        return CompletableFuture.completedFuture(new PooledLease<>(this, entry));
+      }
+      misses.increment();
+      return leaseWhenCreated(entry, creationOf(value));
+    }
+    return acquireSlow(key);
+  }
+
+  private CompletableFuture<Lease<R>> acquireSlow(K key) {
+    for (; ; ) {
+      if (closed) {
+        return CompletableFuture.failedFuture(closedException());
+      }
+      PoolEntry<K, R> entry = map.get(key);
+      if (entry == null) {
+        PoolEntry<K, R> fresh = PoolEntry.creating(key);
+        entry = map.putIfAbsent(key, fresh);
+        if (entry == null) {
+          misses.increment();
+          Creation<R> creation = creationOf(fresh.value);
+          CompletableFuture<Lease<R>> result = leaseWhenCreated(fresh, creation);
+          if (begin(fresh, creation)) {
+            if (asyncFactory != null) {
+              runFactory(fresh, creation); // must not block: runs here
+            } else {
+              execute(() -> runFactory(fresh, creation), fresh, creation);
+            }
+          }
+          return result;
+        }
+      }
+      if (retain(entry)) {
+        Object value = entry.value;
+        if (value instanceof Creation) {
+          misses.increment();
+          return leaseWhenCreated(entry, creationOf(value));
+        }
+        if (recordStats) {
+          hits.increment();
+        }
+        return CompletableFuture.completedFuture(new PooledLease<>(this, entry));
+      }
+      map.remove(key, entry); // retired: help remove it, look again
+    }
+  }
+
+  /** A future of a lease on {@code entry} once created; the caller already holds the share. */
+  private CompletableFuture<Lease<R>> leaseWhenCreated(
+      PoolEntry<K, R> entry, Creation<R> creation) {
+    if (creation.creator == Thread.currentThread()) {
+      release(entry);
+      return CompletableFuture.failedFuture(recursiveException(entry.key));
+    }
+    CompletableFuture<Lease<R>> result = new CompletableFuture<>();
+    creation.future.whenComplete(
+        (instance, failure) -> {
+          if (failure != null) {
+            result.completeExceptionally(failure);
+            return;
+          }
+          PooledLease<K, R> lease = new PooledLease<>(this, entry);
+          // The caller cancelled (or completed) its future meanwhile: the share is not leaked.
+          if (!result.complete(lease)) {
+            lease.close();
+          }
+        });
+    return result;
+  }
+
+  @Override
+  public <T> CompletableFuture<T> withResource(
+      K key, Function<? super R, ? extends CompletionStage<T>> action) {
+    requireKey(key);
+    Objects.requireNonNull(action, "action");
+    return acquire(key)
+        .thenCompose(
+            lease -> {
+              CompletionStage<T> stage;
+              try {
+                stage = action.apply(lease.get());
+              } catch (Throwable t) {
+                lease.close();
+                return CompletableFuture.failedFuture(t);
+              }
+              if (stage == null) {
+                lease.close();
+                return CompletableFuture.failedFuture(
+                    new NullPointerException("action returned null for key " + key));
+              }
+              return stage.whenComplete((result, failure) -> lease.close());
+            });
+  }
+
+  /** Takes a share; on a retired entry undoes it (which may claim the close) and fails. */
+  private boolean retain(PoolEntry<K, R> entry) {
+    long previous = (long) STATE.getAndAdd(entry, REF);
+    if ((previous & RETIRED) == 0) {
+      return true;
+    }
+    release(entry);
+    return false;
+  }
+
+  /** Gives a share back; the release that leaves no lease decides the entry's fate. */
+  void release(PoolEntry<K, R> entry) {
+    long previous = (long) STATE.getAndAdd(entry, RELEASE);
+    if ((previous & REFS) == REF) {
+      onIdle(entry, previous + RELEASE);
+    }
+  }
+
+  /** {@code entry} just lost its last lease, leaving {@code state}. */
+  private void onIdle(PoolEntry<K, R> entry, long state) {
+    if ((state & RETIRED) != 0) {
+      // Retired while leased (invalidate, shutdown) or a failed retain's undo: close it if nobody
+      // claimed it yet. A retain that fails after this point only bumps and undoes the count.
+      if (entry.claimIfIdle()) {
+        closeClaimed(entry);
+      }
+      return;
+    }
+    if (ttlNanos == 0 || closed) {
+      // Close at once. The CAS fails if a retain (or a retain and a release) came in since our
+      // add: then that lease's release decides.
+      if (STATE.compareAndSet(entry, state, state | RETIRED | CLAIMED)) {
+        if (ttlNanos == 0 && !closed) {
+          expirations.increment();
+        }
+        closeClaimed(entry);
+      }
+      return;
+    }
+    if (neverExpires) {
+      return;
+    }
+    entry.idleStamp = ticker.read();
+    entry.idleGen = PoolEntry.generation(state); // volatile: publishes the stamp
+    // Races with the expiry task dropping a busy entry: it clears `queued` and then re-reads the
+    // state; we made the entry idle and then read `queued`. One of us sees the other.
+    if (!entry.queued && PoolEntry.QUEUED.compareAndSet(entry, false, true)) {
+      entry.queuedGen = (short) PoolEntry.generation(state);
+      idleQueue.push(entry);
+      if (!reaperActive && REAPER_ACTIVE.compareAndSet(this, false, true)) {
+        scheduleReaper(ttlNanos);
+      }
+    }
+  }
+
+  // =========================================================================================
+  // Creation
+  // =========================================================================================
+
+  /**
+   * Counts the freshly installed entry as live; false (and the entry aborted) if the pool was shut
+   * down meanwhile, since shutdown's scan of the map may have missed it.
+   */
+  private boolean begin(PoolEntry<K, R> entry, Creation<R> creation) {
+    live.incrementAndGet();
+    if (closed) {
+      creationAborted(entry, creation, null, closedException());
+      return false;
+    }
+    return true;
+  }
+
+  /** Runs the factory (synchronous or asynchronous) for {@code entry}, then opens the instance. */
+  private void runFactory(PoolEntry<K, R> entry, Creation<R> creation) {
+    creation.creator = Thread.currentThread();
+    try {
+      if (asyncFactory != null) {
+        CompletionStage<? extends R> stage = asyncFactory.apply(entry.key);
+        if (stage == null) {
+          throw new NullPointerException(name + ": factory returned null for key " + entry.key);
+        }
+        stage.whenComplete((instance, failure) -> created(entry, creation, instance, failure));
+        return;
+      }
+      // `creator` stays set through openAsync too: a recursive request from there would deadlock.
+      created(entry, creation, factory.apply(entry.key), null);
+    } catch (Throwable t) {
+      creationFailed(entry, creation, null, t);
+    } finally {
+      creation.creator = null;
+    }
+  }
+
+  private void created(
+      PoolEntry<K, R> entry, Creation<R> creation, R instance, Throwable failure) {
+    if (failure != null) {
+      creationFailed(entry, creation, null, unwrap(failure));
+      return;
+    }
+    if (instance == null) {
+      creationFailed(
+          entry,
+          creation,
+          null,
+          new NullPointerException(name + ": factory returned null for key " + entry.key));
+      return;
+    }
+    CompletionStage<Void> opened;
+    try {
+      opened = lifecycle.open(instance);
+    } catch (Throwable t) {
+      creationFailed(entry, creation, instance, t);
+      return;
+    }
+    if (opened == null) {
+      creationFailed(
+          entry,
+          creation,
+          instance,
+          new NullPointerException(name + ": openAsync returned null for key " + entry.key));
+      return;
+    }
+    opened.whenComplete(
+        (ignored, openFailure) -> {
+          if (openFailure != null) {
+            creationFailed(entry, creation, instance, unwrap(openFailure));
+          } else {
+            opened(entry, creation, instance);
+          }
+        });
+  }
+
+  private void opened(PoolEntry<K, R> entry, Creation<R> creation, R instance) {
+    if (closed) {
+      // Shut down while we were creating: shutdown could not close what did not exist yet.
+      creationAborted(entry, creation, instance, closedException());
+      return;
+    }
+    creations.increment();
+    entry.value = instance; // from here on, retains lease directly
+    creation.future.complete(instance);
+  }
+
+  private void creationFailed(
+      PoolEntry<K, R> entry, Creation<R> creation, R instance, Throwable failure) {
+    creationFailures.increment();
+    log.debug("{}: creating the instance for key {} failed", name, entry.key, failure);
+    creationAborted(entry, creation, instance, failure);
+  }
+
+  /** Ends a creation that hands out no lease: waiters fail, the instance (if any) is closed. */
+  private void creationAborted(
+      PoolEntry<K, R> entry, Creation<R> creation, R instance, Throwable failure) {
+    entry.forceClaim(); // the waiters' shares are dropped with the entry: none got a lease
+    map.remove(entry.key, entry);
+    creation.future.completeExceptionally(failure);
+    if (instance != null) {
+      entry.value = instance;
+      closeLater(entry, instance);
+    } else {
+      finish(entry);
+    }
+  }
+
+  // =========================================================================================
+  // Closing
+  // =========================================================================================
+
+  /** Closes an entry this thread claimed, whose instance is open. */
+  private void closeClaimed(PoolEntry<K, R> entry) {
+    map.remove(entry.key, entry);
+    @SuppressWarnings("unchecked")
+    R instance = (R) entry.value;
+    closeLater(entry, instance);
+  }
+
+  /** Closes the instance on the executor, never on the caller's thread unless it rejects. */
+  private void closeLater(PoolEntry<K, R> entry, R instance) {
+    try {
+      executor.execute(() -> closeNow(entry, instance));
+    } catch (RejectedExecutionException e) {
+      log.warn("{}: executor rejected the close of key {}; closing inline", name, entry.key, e);
+      closeNow(entry, instance);
+    }
+  }
+
+  private void closeNow(PoolEntry<K, R> entry, R instance) {
+    CompletionStage<Void> stage;
+    try {
+      stage = lifecycle.close(instance);
+    } catch (Throwable t) {
+      closeFailed(entry, t);
+      return;
+    }
+    if (stage == null) {
+      closeFailed(
+          entry, new NullPointerException("closeAsync returned null for key " + entry.key));
+      return;
+    }
+    stage.whenComplete(
+        (ignored, failure) -> {
+          if (failure != null) {
+            closeFailed(entry, unwrap(failure));
+          } else {
+            closes.increment();
+            finish(entry);
+          }
+        });
+  }
+
+  private void closeFailed(PoolEntry<K, R> entry, Throwable failure) {
+    closeFailures.increment();
+    log.warn("{}: closing the instance for key {} failed", name, entry.key, failure);
+    finish(entry);
+  }
+
+  /** The entry is gone for good: closed, or its creation failed with nothing to close. */
+  private void finish(PoolEntry<K, R> entry) {
+    draining.remove(entry);
+    if (live.decrementAndGet() == 0 && closed) {
+      terminated.complete(null);
+    }
+  }
+
+  @Override
+  public boolean invalidate(K key) {
+    PoolEntry<K, R> entry = map.get(requireKey(key));
+    if (entry == null) {
+      return false;
+    }
+    int retired = entry.retire();
+    map.remove(key, entry);
+    if (retired < 0) {
+      return false;
+    }
+    invalidations.increment();
+    if (retired > 0) {
+      closeClaimed(entry);
+    } else {
+      draining.add(entry);
+      if (entry.isClaimed()) {
+        draining.remove(entry); // its last lease closed meanwhile, and finish() ran before add
+      }
+    }
+    return true;
+  }
+
+  // =========================================================================================
+  // Expiry
+  // =========================================================================================
+
+  private void scheduleReaper(long delayNanos) {
+    try {
+      scheduler.schedule(reaperTask, delayNanos, NANOSECONDS);
+    } catch (RejectedExecutionException e) {
+      reaperActive = false;
+      log.error(
+          "{}: the scheduler rejected the expiry task; idle instances are not expired", name, e);
+    }
+  }
+
+  private void runReaper() {
+    try {
+      reap();
+    } catch (Throwable t) {
+      log.error("{}: the expiry task failed; retrying", name, t);
+      scheduleReaper(MIN_REAP_INTERVAL_NANOS);
+    }
+  }
+
+  /** One run of the expiry task. Only one runs at a time (see {@link #reaperActive}). */
+  private void reap() {
+    for (; ; ) {
+      if (closed) {
+        // Shutdown closes every entry itself; just let go of ours.
+        carried = null;
+        dueHeap.clear();
+        while (idleQueue.poll() != null) {}
+        reaperActive = false;
+        return;
+      }
+      long now = ticker.read();
+      List<PoolEntry<K, R>> expired = new ArrayList<>();
+      PoolEntry<K, R> head = carried;
+      carried = null;
+      for (; ; ) {
+        if (head == null && (head = idleQueue.poll()) == null) {
+          break;
+        }
+        if (isWaitingHead(head, now)) {
+          carried = head;
+          break;
+        }
+        visit(head, now, expired);
+        head = null;
+      }
+      Due<K, R> due;
+      while ((due = dueHeap.peek()) != null && now - due.deadline >= 0) {
+        dueHeap.poll();
+        visit(due.entry, now, expired);
+      }
+      if (!expired.isEmpty()) {
+        closeExpired(expired);
+      }
+
+      long next = 0;
+      boolean waiting = false;
+      if (carried != null) {
+        next = carried.idleStamp + ttlNanos;
+        waiting = true;
+      }
+      if ((due = dueHeap.peek()) != null) {
+        next = waiting && next - due.deadline < 0 ? next : due.deadline;
+        waiting = true;
+      }
+      if (!waiting && !idleQueue.isEmpty()) {
+        // A producer is between its swap and its link: look again shortly.
+        next = now;
+        waiting = true;
+      }
+      if (waiting) {
+        scheduleReaper(Math.max(next - now, MIN_REAP_INTERVAL_NANOS));
+        return;
+      }
+      // Nothing to watch: sleep. Races with a producer that pushed after our last poll and saw us
+      // active: we clear the flag, then look at the queue; it pushed, then read the flag.
+      reaperActive = false;
+      if (idleQueue.isEmpty() || !REAPER_ACTIVE.compareAndSet(this, false, true)) {
+        return;
+      }
+    }
+  }
+
+  /** True if {@code head} is idle, untouched since queued, and not due: nothing behind it is. */
+  private boolean isWaitingHead(PoolEntry<K, R> head, long now) {
+    long state = head.state;
+    if ((state & (REFS | RETIRED)) != 0) {
+      return false;
+    }
+    if ((short) head.idleGen != head.queuedGen) {
+      return false; // leased and released since queued: its stamp is later than its place
+    }
+    return now - head.idleStamp < ttlNanos;
+  }
+
+  /** Looks at an entry the task owns: expires it, drops it, or files it by its real deadline. */
+  private void visit(PoolEntry<K, R> entry, long now, List<PoolEntry<K, R>> expired) {
+    for (; ; ) {
+      long state = entry.state;
+      if ((state & RETIRED) != 0) {
+        return; // closing by another path; keep `queued` set so it is never queued again
+      }
+      if ((state & REFS) != 0) {
+        // Leased: let go of it; its next release queues it again. Races with that release (see
+        // onIdle): we clear the flag and re-read; if it went idle meanwhile, we take it back.
+        entry.queued = false;
+        state = entry.state;
+        if ((state & (REFS | RETIRED)) != 0
+            || !PoolEntry.QUEUED.compareAndSet(entry, false, true)) {
+          return;
+        }
+        continue;
+      }
+      long stamp;
+      if (entry.idleGen != PoolEntry.generation(state)) {
+        stamp = now; // the releaser has not stamped yet: its stamp will be about now
+      } else {
+        stamp = entry.idleStamp;
+      }
+      if (now - stamp < ttlNanos) {
+        dueHeap.add(new Due<>(stamp + ttlNanos, entry));
+        return;
+      }
+      // Expire it, but only from the exact state we checked: any retain or release since then
+      // changed the word (the generation moves on every release), and we look again.
+      if (STATE.compareAndSet(entry, state, state | RETIRED | CLAIMED)) {
+        expired.add(entry);
+        return;
+      }
+    }
+  }
+
+  private void closeExpired(List<PoolEntry<K, R>> expired) {
+    expirations.add(expired.size());
+    for (PoolEntry<K, R> entry : expired) {
+      map.remove(entry.key, entry);
+    }
+    Runnable closeAll =
+        () -> {
+          for (PoolEntry<K, R> entry : expired) {
+            @SuppressWarnings("unchecked")
+            R instance = (R) entry.value;
+            closeNow(entry, instance);
+          }
+        };
+    try {
+      executor.execute(closeAll);
+    } catch (RejectedExecutionException e) {
+      log.warn("{}: executor rejected {} closes; closing inline", name, expired.size(), e);
+      closeAll.run();
+    }
+  }
+
+  /** An entry in the heap, with the deadline it was filed under (the entry's stamp may move). */
+  private record Due<K, R>(long deadline, PoolEntry<K, R> entry) {}
+
+  // =========================================================================================
+  // Shutdown, stats, serialization
+  // =========================================================================================
+
+  @Override
+  public CompletableFuture<Void> closeAsync() {
+    if (!closed && CLOSED.compareAndSet(this, false, true)) {
+      shutdown();
+    }
+    return closeFuture;
+  }
+
+  @Override
+  public CompletableFuture<Void> closeAsync(Duration gracePeriod) {
+    Objects.requireNonNull(gracePeriod, "gracePeriod");
+    PoolBuilder.requireArgument(
+        !gracePeriod.isNegative(), "gracePeriod must not be negative: %s", gracePeriod);
+    CompletableFuture<Void> future = closeAsync();
+    if (!terminated.isDone()) {
+      long graceNanos = saturatedNanos(gracePeriod);
+      if (graceNanos == 0) {
+        forceCloseLeased();
+      } else {
+        try {
+          scheduler.schedule(this::forceCloseLeased, graceNanos, NANOSECONDS);
+        } catch (RejectedExecutionException e) {
+          log.warn("{}: scheduler rejected the grace period's end; closing leased now", name, e);
+          forceCloseLeased();
+        }
+      }
+    }
+    return future;
+  }
+
+  private void shutdown() {
+    log.debug("{}: shutting down, {} live instances", name, live.get());
+    for (PoolEntry<K, R> entry : map.values()) {
+      // Idle: claimed and closed now. Leased or being created: retired, closed by the last
+      // release or by the end of the creation.
+      if (entry.retire() > 0) {
+        closeClaimed(entry);
+      }
+    }
+    if (live.get() == 0) {
+      terminated.complete(null);
+    }
+  }
+
+  private void forceCloseLeased() {
+    List<PoolEntry<K, R>> leased = new ArrayList<>(map.values());
+    leased.addAll(draining);
+    for (PoolEntry<K, R> entry : leased) {
+      // A creation still running closes its instance itself when it ends (the pool is closed).
+      if (!(entry.value instanceof Creation) && entry.forceClaim()) {
+        log.warn(
+            "{}: closing the instance for key {} with {} lease(s) still open: grace period over",
+            name,
+            entry.key,
+            PoolEntry.leases(entry.state));
+        closeClaimed(entry);
+      }
+    }
+  }
+
+  @Override
+  public void close() {
+    try {
+      closeAsync().join();
+    } catch (CompletionException e) {
+      throw propagate(e.getCause());
+    }
+  }
+
+  @Override
+  public PoolStats stats() {
+    int idle = 0;
+    for (PoolEntry<K, R> entry : map.values()) {
+      long state = entry.state;
+      if ((state & (REFS | RETIRED)) == 0 && !(entry.value instanceof Creation)) {
+        idle++;
+      }
+    }
+    return new PoolStats(
+        hits.sum(),
+        misses.sum(),
+        creations.sum(),
+        creationFailures.sum(),
+        expirations.sum(),
+        invalidations.sum(),
+        closes.sum(),
+        closeFailures.sum(),
+        live.get(),
+        idle);
+  }
+
+  @Override
+  public String toString() {
+    return "Pool[" + name + ", ttl=" + config.ttl() + (closed ? ", closed]" : "]");
+  }
+
+  /**
+   * Serializes the settings, never the instances: the copy is a new, empty pool with its own
+   * timers (Effective Java's serialization proxy).
+   */
+  private Object writeReplace() throws ObjectStreamException {
+    requireSerializable("factory", factory != null ? factory : asyncFactory);
+    requireSerializable("ticker", config.ticker());
+    requireSerializable("scheduler", config.scheduler());
+    requireSerializable("executor", config.executor());
+    return new SerializedPool<>(config);
+  }
+
+  private void readObject(ObjectInputStream in) throws InvalidObjectException {
+    throw new InvalidObjectException("a pool is deserialized through its serialization proxy");
+  }
+
+  private void requireSerializable(String setting, Object value) throws NotSerializableException {
+    if (value != null && !(value instanceof Serializable)) {
+      throw new NotSerializableException(
+          name
+              + ": the "
+              + setting
+              + " ("
+              + value.getClass().getName()
+              + ") is not serializable, so the pool is not; for a lambda, cast it to"
+              + " (Function<K, R> & Serializable)");
+    }
+  }
+
+  /** The serialized form of a pool: its settings only. */
+  private record SerializedPool<K, R>(PoolConfig<K, R> config) implements Serializable {
+    private static final long serialVersionUID = 1L;
+
+    private Object readResolve() {
+      return new KeyedPool<>(config);
+    }
+  }
+
+  // =========================================================================================
+  // Helpers
+  // =========================================================================================
+
+  @SuppressWarnings("unchecked")
+  private static <R> Creation<R> creationOf(Object value) {
+    return (Creation<R>) value;
+  }
+
+  private static <K> K requireKey(K key) {
+    return Objects.requireNonNull(key, "key");
+  }
+
+  private IllegalStateException closedException() {
+    return new IllegalStateException("pool '" + name + "' is closed");
+  }
+
+  private IllegalStateException recursiveException(Object key) {
+    return new IllegalStateException(
+        name + ": the factory for key " + key + " asked the pool for that same key");
+  }
+
+  /** Runs a creation step on the executor; if it rejects, the creation fails with that. */
+  private void execute(Runnable task, PoolEntry<K, R> entry, Creation<R> creation) {
+    try {
+      executor.execute(task);
+    } catch (RejectedExecutionException e) {
+      creationFailed(entry, creation, null, e);
+    }
+  }
+
+  private static long saturatedNanos(Duration duration) {
+    try {
+      return duration.toNanos();
+    } catch (ArithmeticException tooLong) {
+      return Long.MAX_VALUE;
+    }
+  }
+
+  private static Throwable unwrap(Throwable failure) {
+    while ((failure instanceof CompletionException || failure instanceof ExecutionException)
+        && failure.getCause() != null) {
+      failure = failure.getCause();
+    }
+    return failure;
+  }
+
+  /** The exception a blocking call throws for {@code failure}: itself if unchecked, else wrapped. */
+  private static RuntimeException propagate(Throwable failure) {
+    failure = unwrap(failure);
+    if (failure instanceof RuntimeException runtime) {
+      return runtime;
+    }
+    if (failure instanceof Error error) {
+      throw error;
+    }
+    if (failure instanceof CancellationException cancelled) {
+      return cancelled;
+    }
+    return new CompletionException(failure);
+  }
+}

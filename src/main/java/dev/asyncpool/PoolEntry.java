@@ -1,0 +1,175 @@
+package dev.asyncpool;
+
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * One key's slot in a {@link KeyedPool}: the instance (or its creation in progress), a packed
+ * lease count and lifecycle state, and the fields the expiry task needs. See the design note on
+ * {@link KeyedPool} for who may change what.
+ *
+ * <p>Kept to 48 bytes (compressed oops) because an idle pool is mostly these: no reference to the
+ * pool, the creation future dropped once the instance is open, and the idle queue's link stored
+ * here instead of in a separate queue node.
+ */
+final class PoolEntry<K, R> {
+
+  // ---- The packed state word --------------------------------------------------------------
+  // bit 0      RETIRED: no new lease may be taken (expired, invalidated, shut down, or failed)
+  // bit 1      CLAIMED: one thread won the right to close the instance; set once, never cleared
+  // bits 2-31  number of open leases (and of callers waiting for the creation), in units of REF
+  // bits 32-63 release generation: +1 on every release, so that the expiry task can tell whether
+  //            the idle timestamp it read belongs to the latest release
+
+  static final long RETIRED = 1L;
+  static final long CLAIMED = 2L;
+  static final long REF = 4L;
+  static final long REFS = 0xFFFF_FFFCL;
+  static final long GEN = 1L << 32;
+  /** What one release adds: one lease less, one generation more. */
+  static final long RELEASE = GEN - REF;
+
+  static final VarHandle STATE;
+  static final VarHandle QUEUED;
+
+  static {
+    try {
+      MethodHandles.Lookup lookup = MethodHandles.lookup();
+      STATE = lookup.findVarHandle(PoolEntry.class, "state", long.class);
+      QUEUED = lookup.findVarHandle(PoolEntry.class, "queued", boolean.class);
+    } catch (ReflectiveOperationException e) {
+      throw new ExceptionInInitializerError(e);
+    }
+  }
+
+  /** The key; null only for the idle queue's stub. */
+  final K key;
+
+  /** A {@link Creation} while the instance is being created and opened, then the instance. */
+  volatile Object value;
+
+  /** See the layout above. Changed only through {@link #STATE}. */
+  volatile long state;
+
+  /** Ticker time of the release that last made the entry idle; published by {@link #idleGen}. */
+  long idleStamp;
+
+  /** The generation (high half of {@link #state}) of the release that wrote {@link #idleStamp}. */
+  volatile int idleGen;
+
+  /** The next entry in the idle queue; see {@link IdleQueue}. */
+  volatile PoolEntry<K, R> nextIdle;
+
+  /** Low 16 bits of {@link #idleGen} when the entry was queued: tells "touched since". */
+  short queuedGen;
+
+  /** True while the expiry task owns the entry (in its queue, its carried head, or its heap). */
+  volatile boolean queued;
+
+  private PoolEntry(K key, Object value, long state) {
+    this.key = key;
+    this.value = value;
+    this.state = state;
+  }
+
+  /** A new entry being created, holding the creator's share. */
+  static <K, R> PoolEntry<K, R> creating(K key) {
+    return new PoolEntry<>(key, new Creation<R>(), REF);
+  }
+
+  static <K, R> PoolEntry<K, R> stub() {
+    return new PoolEntry<>(null, null, RETIRED | CLAIMED);
+  }
+
+  static int leases(long state) {
+    return (int) ((state & REFS) >>> 2);
+  }
+
+  static int generation(long state) {
+    return (int) (state >>> 32);
+  }
+
+  static boolean isRetired(long state) {
+    return (state & RETIRED) != 0;
+  }
+
+  static boolean isClaimed(long state) {
+    return (state & CLAIMED) != 0;
+  }
+
+  /**
+   * Marks the entry retired so that no new lease is taken. Claims the close too if no lease is
+   * open, in the same CAS, so that a release racing with this call cannot also claim it.
+   *
+   * @return -1 if the entry was already retired, 0 if retired with leases open (the last release
+   *     closes it), 1 if retired and claimed (the caller must close it)
+   */
+  int retire() {
+    for (; ; ) {
+      long s = state;
+      if (isRetired(s)) {
+        return -1;
+      }
+      boolean idle = (s & REFS) == 0;
+      // Races with retain/release: if one slipped in, the CAS fails and we look again.
+      if (STATE.compareAndSet(this, s, s | RETIRED | (idle ? CLAIMED : 0))) {
+        return idle ? 1 : 0;
+      }
+    }
+  }
+
+  /**
+   * Claims the close of a retired entry whose last lease just ended. Fails if another thread
+   * claimed it first or a lease count came back (a failed retain that has yet to undo itself).
+   */
+  boolean claimIfIdle() {
+    for (; ; ) {
+      long s = state;
+      if (isClaimed(s) || (s & REFS) != 0) {
+        return false;
+      }
+      if (STATE.compareAndSet(this, s, s | RETIRED | CLAIMED)) {
+        return true;
+      }
+    }
+  }
+
+  /** Retires and claims the entry whatever its lease count: creation failed or grace ran out. */
+  boolean forceClaim() {
+    for (; ; ) {
+      long s = state;
+      if (isClaimed(s)) {
+        return false;
+      }
+      if (STATE.compareAndSet(this, s, s | RETIRED | CLAIMED)) {
+        return true;
+      }
+    }
+  }
+
+  boolean isClaimed() {
+    return isClaimed(state);
+  }
+
+  @Override
+  public String toString() {
+    long s = state;
+    return "PoolEntry[key="
+        + key
+        + ", leases="
+        + leases(s)
+        + (isRetired(s) ? ", retired" : "")
+        + (isClaimed(s) ? ", closing" : "")
+        + (value instanceof Creation ? ", creating" : "")
+        + "]";
+  }
+
+  /** A creation in progress: the future its waiters wait on, and the thread running the factory. */
+  static final class Creation<R> {
+    final CompletableFuture<R> future = new CompletableFuture<>();
+
+    /** The thread inside the factory right now, to refuse a factory that asks for its own key. */
+    volatile Thread creator;
+  }
+}

@@ -1,0 +1,208 @@
+package dev.asyncpool;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.io.IOException;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+
+/** Semantics 4 and 5: failures reach the waiters, are not remembered, never wedge the pool. */
+class FailureTest extends PoolTestSupport {
+
+  private Pool<String, TestResource> poolWith(java.util.function.Function<String, TestResource> f) {
+    pool =
+        Pool.<String, TestResource>builder(f)
+            .ticker(ticker)
+            .scheduler(scheduler)
+            .executor(directExecutor)
+            .ttl(Duration.ofSeconds(1))
+            .build();
+    return pool;
+  }
+
+  @Test
+  void factoryThatThrowsUncheckedIsRethrownAsItIsAndNotRemembered() {
+    AtomicInteger calls = new AtomicInteger();
+    IllegalArgumentException boom = new IllegalArgumentException("boom");
+    poolWith(
+        key -> {
+          if (calls.incrementAndGet() == 1) {
+            throw boom;
+          }
+          return new TestResource(key);
+        });
+    assertThatThrownBy(() -> pool.get("k")).isSameAs(boom);
+    assertThat(lease("k").key).isEqualTo("k");
+    assertThat(calls).hasValue(2);
+    assertThat(pool.stats().creationFailures()).isEqualTo(1);
+  }
+
+  @Test
+  void factoryReturningNullFailsWithNpeNamingTheKey() {
+    poolWith(key -> null);
+    assertThatThrownBy(() -> pool.get("tenant-7"))
+        .isInstanceOf(NullPointerException.class)
+        .hasMessageContaining("tenant-7");
+    assertThat(pool.acquire("tenant-7"))
+        .failsWithin(Duration.ZERO)
+        .withThrowableOfType(java.util.concurrent.ExecutionException.class)
+        .withCauseInstanceOf(NullPointerException.class);
+    assertThat(pool.stats().live()).isZero();
+  }
+
+  @Test
+  void checkedOpenFailureIsWrappedForBlockingGetAndTheInstanceIsClosed() {
+    AtomicInteger calls = new AtomicInteger();
+    poolWith(
+        key -> {
+          TestResource r = factory.apply(key);
+          if (calls.incrementAndGet() == 1) {
+            r.onOpen = () -> CompletableFuture.failedFuture(new IOException("cannot connect"));
+          }
+          return r;
+        });
+    assertThatThrownBy(() -> pool.get("k"))
+        .isInstanceOf(CompletionException.class)
+        .hasCauseInstanceOf(IOException.class)
+        .hasRootCauseMessage("cannot connect");
+    assertThat(factory.created.get(0).closes).as("a created instance is closed once").hasValue(1);
+    TestResource next = lease("k");
+    assertThat(next).isSameAs(factory.created.get(1));
+  }
+
+  @Test
+  void openReturningNullOrThrowingFails() {
+    AtomicInteger calls = new AtomicInteger();
+    poolWith(
+        key -> {
+          TestResource r = factory.apply(key);
+          int n = calls.incrementAndGet();
+          if (n == 1) {
+            r.onOpen = () -> null;
+          } else if (n == 2) {
+            r.onOpen =
+                () -> {
+                  throw new IllegalStateException("open threw");
+                };
+          }
+          return r;
+        });
+    assertThatThrownBy(() -> pool.get("k"))
+        .isInstanceOf(NullPointerException.class)
+        .hasMessageContaining("openAsync returned null for key k");
+    assertThatThrownBy(() -> pool.get("k")).hasMessage("open threw");
+    assertThat(lease("k")).isSameAs(factory.created.get(2));
+    assertThat(factory.created.get(0).closes).hasValue(1);
+    assertThat(factory.created.get(1).closes).hasValue(1);
+  }
+
+  @Test
+  void everyWaiterOfAFailedAttemptGetsTheFailure() {
+    CompletableFuture<Void> open = new CompletableFuture<>();
+    poolWith(
+        key -> {
+          TestResource r = factory.apply(key);
+          if (factory.created.size() == 1) {
+            r.onOpen = () -> open;
+          }
+          return r;
+        });
+    CompletableFuture<Lease<TestResource>> first = pool.acquire("k");
+    CompletableFuture<Lease<TestResource>> second = pool.acquire("k");
+    assertThat(factory.created).hasSize(1);
+    RuntimeException failure = new RuntimeException("open failed");
+    open.completeExceptionally(failure);
+    assertThat(first).isCompletedExceptionally();
+    assertThat(second).isCompletedExceptionally();
+    assertThatThrownBy(first::join).hasCause(failure);
+    assertThatThrownBy(second::join).hasCause(failure);
+    assertThat(pool.acquire("k").join().get()).isSameAs(factory.created.get(1));
+  }
+
+  @Test
+  void closeFailuresAreCountedAndNeverStopOtherCloses() {
+    newPool(Duration.ofSeconds(1));
+    TestResource throwing = lease("throws");
+    TestResource nulling = lease("null");
+    TestResource failing = lease("fails");
+    TestResource fine = lease("fine");
+    throwing.onClose =
+        () -> {
+          throw new IllegalStateException("close threw");
+        };
+    nulling.onClose = () -> null;
+    failing.onClose = () -> CompletableFuture.failedFuture(new IOException("close failed"));
+    scheduler.advance(Duration.ofSeconds(1));
+    for (TestResource r : new TestResource[] {throwing, nulling, failing, fine}) {
+      assertThat(r.closes).as(r.toString()).hasValue(1);
+    }
+    PoolStats stats = pool.stats();
+    assertThat(stats.closeFailures()).isEqualTo(3);
+    assertThat(stats.closes()).isEqualTo(1);
+    assertThat(stats.live()).isZero();
+    assertThat(pool.closeAsync()).isCompleted();
+  }
+
+  @Test
+  void closeRunsOffTheReleasingThread() throws Exception {
+    pool = Pool.<String, TestResource>builder(factory).ttl(Duration.ZERO).build();
+    TestResource resource = lease("k");
+    pool.closeAsync().get(10, java.util.concurrent.TimeUnit.SECONDS);
+    assertThat(resource.closes).hasValue(1);
+    assertThat(resource.closedOn).isNotNull().isNotSameAs(Thread.currentThread());
+  }
+
+  @Test
+  void asyncFactoryFailuresAndSuccess() {
+    AtomicInteger calls = new AtomicInteger();
+    pool =
+        Pool.<String, TestResource>asyncBuilder(
+                key -> {
+                  int n = calls.incrementAndGet();
+                  if (n == 1) {
+                    return CompletableFuture.failedFuture(new IOException("no"));
+                  }
+                  if (n == 2) {
+                    return null;
+                  }
+                  CompletionStage<TestResource> stage =
+                      CompletableFuture.completedFuture(factory.apply(key));
+                  return stage;
+                })
+            .ticker(ticker)
+            .scheduler(scheduler)
+            .executor(directExecutor)
+            .build();
+    assertThatThrownBy(() -> pool.get("k")).hasCauseInstanceOf(IOException.class);
+    assertThatThrownBy(() -> pool.get("k")).isInstanceOf(NullPointerException.class);
+    assertThat(pool.acquire("k").join().get().key).isEqualTo("k");
+  }
+
+  @Test
+  void withResourceReleasesWhenTheStageEndsOrTheActionThrows() {
+    newPool(Duration.ZERO);
+    CompletableFuture<String> work = new CompletableFuture<>();
+    CompletableFuture<String> result = pool.withResource("k", r -> work);
+    TestResource resource = factory.created.get(0);
+    assertThat(resource.closes).as("leased while the stage runs").hasValue(0);
+    work.complete("done");
+    assertThat(result.join()).isEqualTo("done");
+    assertThat(resource.closes).hasValue(1);
+
+    CompletableFuture<String> thrown =
+        pool.withResource(
+            "j",
+            r -> {
+              throw new IllegalStateException("action threw");
+            });
+    assertThat(thrown).isCompletedExceptionally();
+    assertThat(factory.created.get(1).closes).hasValue(1);
+    assertThat(pool.<String>withResource("i", r -> null)).isCompletedExceptionally();
+    assertThat(factory.created.get(2).closes).hasValue(1);
+  }
+}

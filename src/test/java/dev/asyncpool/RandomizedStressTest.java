@@ -1,0 +1,200 @@
+package dev.asyncpool;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.SplittableRandom;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/**
+ * Several threads, few keys, TTLs of 0 and a few milliseconds, random failures injected into
+ * create, open and close. Checks semantics 2 and 3 while it runs and, after the pool's close, that
+ * every created instance was closed exactly once. Also run for minutes with {@code
+ * -Dasyncpool.stress.ops=...}.
+ */
+class RandomizedStressTest {
+
+  static final int OPS_PER_THREAD = Integer.getInteger("asyncpool.stress.ops", 15_000);
+  static final int THREADS = Integer.getInteger("asyncpool.stress.threads", 4);
+
+  /** A resource whose open and close misbehave at random. */
+  static final class FaultyResource implements AsyncResource {
+    final String key;
+    final AtomicInteger opens = new AtomicInteger();
+    final AtomicInteger closes = new AtomicInteger();
+    volatile boolean openCompleted;
+    final AtomicInteger leasedNow = new AtomicInteger();
+
+    FaultyResource(String key) {
+      this.key = key;
+    }
+
+    @Override
+    public CompletionStage<Void> openAsync() {
+      opens.incrementAndGet();
+      int dice = ThreadLocalRandom.current().nextInt(100);
+      if (dice < 4) {
+        return CompletableFuture.failedFuture(new IllegalStateException("open failed: " + key));
+      }
+      if (dice < 6) {
+        throw new IllegalStateException("open threw: " + key);
+      }
+      if (dice < 20) {
+        return CompletableFuture.runAsync(() -> openCompleted = true);
+      }
+      openCompleted = true;
+      return CompletableFuture.completedFuture(null);
+    }
+
+    @Override
+    public CompletionStage<Void> closeAsync() {
+      closes.incrementAndGet();
+      if (leasedNow.get() != 0) {
+        violations.add("closed while leased: " + key);
+      }
+      int dice = ThreadLocalRandom.current().nextInt(100);
+      if (dice < 4) {
+        throw new IllegalStateException("close threw");
+      }
+      if (dice < 8) {
+        return null;
+      }
+      if (dice < 12) {
+        return CompletableFuture.failedFuture(new IllegalStateException("close failed"));
+      }
+      if (dice < 30) {
+        return CompletableFuture.runAsync(() -> {});
+      }
+      return CompletableFuture.completedFuture(null);
+    }
+  }
+
+  static final List<String> violations = new CopyOnWriteArrayList<>();
+
+  @ParameterizedTest(name = "ttl={0}ms, invalidate={1}")
+  @CsvSource({"0, false", "2, false", "0, true", "3, true"})
+  void invariantsHoldUnderRandomFaults(long ttlMillis, boolean invalidate) throws Exception {
+    violations.clear();
+    List<FaultyResource> created = new CopyOnWriteArrayList<>();
+    Pool<String, FaultyResource> pool =
+        Pool.<String, FaultyResource>builder(
+                key -> {
+                  if (ThreadLocalRandom.current().nextInt(100) < 4) {
+                    throw new IllegalStateException("factory failed: " + key);
+                  }
+                  FaultyResource r = new FaultyResource(key);
+                  created.add(r);
+                  return r;
+                })
+            .ttl(Duration.ofMillis(ttlMillis))
+            .build();
+    String[] keys = {"a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l"};
+    // Without invalidate, two leases of a key that overlap in time must share one instance.
+    Map<String, Set<FaultyResource>> leasedByKey = new ConcurrentHashMap<>();
+    for (String key : keys) {
+      leasedByKey.put(key, ConcurrentHashMap.newKeySet());
+    }
+    AtomicInteger leases = new AtomicInteger();
+    AtomicInteger failures = new AtomicInteger();
+    AtomicReference<Throwable> unexpected = new AtomicReference<>();
+    ExecutorService threads = Executors.newFixedThreadPool(THREADS);
+    CountDownLatch start = new CountDownLatch(1);
+    List<Future<?>> futures = new ArrayList<>();
+    for (int t = 0; t < THREADS; t++) {
+      long seed = ttlMillis * 31 + t;
+      futures.add(
+          threads.submit(
+              () -> {
+                SplittableRandom random = new SplittableRandom(seed);
+                start.await();
+                for (int i = 0; i < OPS_PER_THREAD; i++) {
+                  // Half the time one of a few hot keys, else any: cold keys go idle and expire.
+                  String key = keys[random.nextInt(random.nextBoolean() ? 3 : keys.length)];
+                  if (random.nextInt(300) == 0) {
+                    java.util.concurrent.locks.LockSupport.parkNanos(random.nextLong(1, 5) * 1_000_000);
+                  }
+                  int op = random.nextInt(100);
+                  try {
+                    if (invalidate && op < 3) {
+                      pool.invalidate(key);
+                      continue;
+                    }
+                    Lease<FaultyResource> lease =
+                        op < 60 ? pool.get(key) : pool.acquire(key).get(10, TimeUnit.SECONDS);
+                    try (lease) {
+                      FaultyResource r = lease.get();
+                      r.leasedNow.incrementAndGet();
+                      Set<FaultyResource> leased = leasedByKey.get(key);
+                      leased.add(r);
+                      check(r.closes.get() == 0, "handed out after close: " + key);
+                      check(r.opens.get() == 1 && r.openCompleted, "handed out unopened: " + key);
+                      // Any other instance seen in the set was leased at some moment while we
+                      // hold r (size() is not a snapshot; iteration sees only real members).
+                      for (FaultyResource other : leased) {
+                        check(invalidate || other == r, "two instances leased: " + key);
+                      }
+                      if (random.nextInt(8) == 0) {
+                        Thread.yield();
+                      }
+                      check(r.closes.get() == 0, "closed while leased: " + key);
+                      leased.remove(r);
+                      r.leasedNow.decrementAndGet();
+                    }
+                    leases.incrementAndGet();
+                  } catch (IllegalStateException | java.util.concurrent.ExecutionException e) {
+                    failures.incrementAndGet(); // injected
+                  } catch (Throwable e) {
+                    unexpected.compareAndSet(null, e);
+                  }
+                }
+                return null;
+              }));
+    }
+    start.countDown();
+    for (Future<?> future : futures) {
+      future.get(120, TimeUnit.SECONDS);
+    }
+    threads.shutdown();
+    pool.closeAsync().get(30, TimeUnit.SECONDS);
+
+    assertThat(unexpected.get()).isNull();
+    assertThat(violations).isEmpty();
+    assertThat(leases.get()).isGreaterThan(THREADS * OPS_PER_THREAD / 2);
+    if (ttlMillis > 0) {
+      assertThat(pool.stats().expirations()).as("the TTL path was exercised").isPositive();
+    }
+    for (FaultyResource r : created) {
+      assertThat(r.closes.get()).as("closes of %s", r.key).isEqualTo(1);
+      assertThat(r.opens.get()).as("opens of %s", r.key).isEqualTo(1);
+    }
+    PoolStats stats = pool.stats();
+    assertThat(stats.live()).isZero();
+    assertThat(stats.closes() + stats.closeFailures()).isEqualTo(created.size());
+    System.out.printf(
+        "stress ttl=%dms invalidate=%b: %d leases, %d injected failures seen, %d instances, %s%n",
+        ttlMillis, invalidate, leases.get(), failures.get(), created.size(), stats);
+  }
+
+  private static void check(boolean ok, String violation) {
+    if (!ok) {
+      violations.add(violation);
+    }
+  }
+}
