@@ -32,6 +32,9 @@ import java.util.concurrent.Executor;
 import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.function.Function;
@@ -119,6 +122,12 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       MethodHandles.Lookup lookup = MethodHandles.lookup();
       CLOSED = lookup.findVarHandle(KeyedPool.class, "closed", boolean.class);
       REAPER_ACTIVE = lookup.findVarHandle(KeyedPool.class, "reaperActive", boolean.class);
+      // Initialize now the classes a first lease needs. Class initialization holds a monitor, and
+      // thousands of virtual threads racing through it on first use would pin their carriers.
+      for (Class<?> type :
+          new Class<?>[] {PoolEntry.class, Creation.class, PooledLease.class, IdleQueue.class}) {
+        MethodHandles.lookup().ensureInitialized(type);
+      }
     } catch (ReflectiveOperationException e) {
       throw new ExceptionInInitializerError(e);
     }
@@ -135,7 +144,13 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   private final transient ScheduledExecutorService scheduler;
   private final transient Executor executor;
   private final transient boolean recordStats;
+  private final transient boolean leakDetection;
+  private final transient long openTimeoutNanos;
+  private final transient long closeTimeoutNanos;
   private final transient String name;
+
+  /** Entries whose close timed out and has not completed since; named if shutdown ends first. */
+  private final transient Set<PoolEntry<K, R>> stuckCloses = ConcurrentHashMap.newKeySet();
 
   /** Set once by shutdown; read by every lease request. */
   private transient volatile boolean closed;
@@ -175,6 +190,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   private final transient LongAdder invalidations = new LongAdder();
   private final transient LongAdder closes = new LongAdder();
   private final transient LongAdder closeFailures = new LongAdder();
+  private final transient LongAdder leaks = new LongAdder();
 
   KeyedPool(PoolConfig<K, R> config) {
     this.config = config;
@@ -187,6 +203,9 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     this.scheduler = config.scheduler() == null ? DefaultScheduler.get() : config.scheduler();
     this.executor = config.executor() == null ? ForkJoinPool.commonPool() : config.executor();
     this.recordStats = config.recordStats();
+    this.leakDetection = config.leakDetection();
+    this.openTimeoutNanos = PoolConfig.saturatedNanos(config.openTimeout());
+    this.closeTimeoutNanos = PoolConfig.saturatedNanos(config.closeTimeout());
     this.name = config.name();
   }
 
@@ -204,7 +223,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         if (recordStats) {
           hits.increment();
         }
-        return new PooledLease<>(this, entry);
+        return newLease(entry);
       }
       misses.increment();
       return awaitCreation(entry, creationOf(value));
@@ -239,7 +258,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         if (recordStats) {
           hits.increment();
         }
-        return new PooledLease<>(this, entry);
+        return newLease(entry);
       }
       // Lost a race with a close: the entry is retired. Help remove it and look again.
       map.remove(key, entry);
@@ -263,7 +282,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     } catch (ExecutionException e) {
       throw propagate(e.getCause());
     }
-    return new PooledLease<>(this, entry);
+    return newLease(entry);
   }
 
   @Override
@@ -275,7 +294,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         if (recordStats) {
           hits.increment();
         }
-        return CompletableFuture.completedFuture(new PooledLease<>(this, entry));
+        return CompletableFuture.completedFuture(newLease(entry));
       }
       misses.increment();
       return leaseWhenCreated(entry, creationOf(value));
@@ -315,7 +334,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         if (recordStats) {
           hits.increment();
         }
-        return CompletableFuture.completedFuture(new PooledLease<>(this, entry));
+        return CompletableFuture.completedFuture(newLease(entry));
       }
       map.remove(key, entry); // retired: help remove it, look again
     }
@@ -335,7 +354,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
             result.completeExceptionally(failure);
             return;
           }
-          PooledLease<K, R> lease = new PooledLease<>(this, entry);
+          Lease<R> lease = newLease(entry);
           // The caller cancelled (or completed) its future meanwhile: the share is not leaked.
           if (!result.complete(lease)) {
             lease.close();
@@ -366,6 +385,21 @@ final class KeyedPool<K, R> implements Pool<K, R> {
               }
               return stage.whenComplete((result, failure) -> lease.close());
             });
+  }
+
+  private Lease<R> newLease(PoolEntry<K, R> entry) {
+    return leakDetection ? new TrackedLease<>(this, entry) : new PooledLease<>(this, entry);
+  }
+
+  /** A tracked lease was collected without being closed: report it and give its share back. */
+  void leaked(PoolEntry<K, R> entry, Throwable acquiredAt) {
+    leaks.increment();
+    log.warn(
+        "{}: a lease of key {} was garbage-collected without close(); releasing it",
+        name,
+        entry.key,
+        acquiredAt);
+    release(entry);
   }
 
   /** Takes a share; on a retired entry undoes it (which may claim the close) and fails. */
@@ -490,8 +524,36 @@ final class KeyedPool<K, R> implements Pool<K, R> {
           new NullPointerException(name + ": openAsync returned null for key " + entry.key));
       return;
     }
+    ScheduledFuture<?> timeout = null;
+    if (!isDone(opened)) {
+      timeout =
+          schedule(
+              () -> {
+                if (creation.settle()) {
+                  creationFailed(
+                      entry,
+                      creation,
+                      instance,
+                      new TimeoutException(
+                          name
+                              + ": openAsync of key "
+                              + entry.key
+                              + " did not complete within "
+                              + config.openTimeout()));
+                }
+              },
+              openTimeoutNanos);
+    }
+    ScheduledFuture<?> openTimeout = timeout;
     opened.whenComplete(
         (ignored, openFailure) -> {
+          // Races with the open timeout: whichever settles first decides.
+          if (!creation.settle()) {
+            return;
+          }
+          if (openTimeout != null) {
+            openTimeout.cancel(false);
+          }
           if (openFailure != null) {
             creationFailed(entry, creation, instance, unwrap(openFailure));
           } else {
@@ -567,15 +629,49 @@ final class KeyedPool<K, R> implements Pool<K, R> {
           entry, new NullPointerException("closeAsync returned null for key " + entry.key));
       return;
     }
+    if (isDone(stage)) {
+      closeCompleted(entry, failureOf(stage));
+      return;
+    }
+    AtomicBoolean settled = new AtomicBoolean();
+    ScheduledFuture<?> timeout =
+        schedule(
+            () -> {
+              if (settled.compareAndSet(false, true)) {
+                closeTimedOut(entry);
+              }
+            },
+            closeTimeoutNanos);
     stage.whenComplete(
         (ignored, failure) -> {
-          if (failure != null) {
-            closeFailed(entry, unwrap(failure));
-          } else {
-            closes.increment();
-            finish(entry);
+          timeout.cancel(false);
+          // Races with the close timeout: whichever settles first counts the close.
+          if (settled.compareAndSet(false, true)) {
+            closeCompleted(entry, failure);
+          } else if (stuckCloses.remove(entry)) {
+            log.info("{}: the close of key {} completed after its timeout", name, entry.key);
           }
         });
+  }
+
+  private void closeCompleted(PoolEntry<K, R> entry, Throwable failure) {
+    if (failure != null) {
+      closeFailed(entry, unwrap(failure));
+    } else {
+      closes.increment();
+      finish(entry);
+    }
+  }
+
+  private void closeTimedOut(PoolEntry<K, R> entry) {
+    closeFailures.increment();
+    stuckCloses.add(entry);
+    log.warn(
+        "{}: the close of key {} did not complete within {}; moving on",
+        name,
+        entry.key,
+        config.closeTimeout());
+    finish(entry);
   }
 
   private void closeFailed(PoolEntry<K, R> entry, Throwable failure) {
@@ -588,7 +684,26 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   private void finish(PoolEntry<K, R> entry) {
     draining.remove(entry);
     if (live.decrementAndGet() == 0 && closed) {
+      terminate();
+    }
+  }
+
+  /** Every entry finished: complete the shutdown, failing it if some close is still stuck. */
+  private void terminate() {
+    List<Object> stuckKeys = new ArrayList<>();
+    for (PoolEntry<K, R> entry : stuckCloses) {
+      stuckKeys.add(entry.key);
+    }
+    if (stuckKeys.isEmpty()) {
       terminated.complete(null);
+    } else {
+      terminated.completeExceptionally(
+          new TimeoutException(
+              name
+                  + ": closes still pending after "
+                  + config.closeTimeout()
+                  + " for keys "
+                  + stuckKeys));
     }
   }
 
@@ -620,12 +735,20 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   // =========================================================================================
 
   private void scheduleReaper(long delayNanos) {
+    schedule(reaperTask, delayNanos);
+  }
+
+  /**
+   * Schedules a pool task. If the configured scheduler rejects it (say, the application shut it
+   * down first), the task goes to asyncpool's own daemon scheduler instead, so that instances are
+   * still expired and closed; the rejection is logged, never thrown at a caller.
+   */
+  private ScheduledFuture<?> schedule(Runnable task, long delayNanos) {
     try {
-      scheduler.schedule(reaperTask, delayNanos, NANOSECONDS);
+      return scheduler.schedule(task, delayNanos, NANOSECONDS);
     } catch (RejectedExecutionException e) {
-      reaperActive = false;
-      log.error(
-          "{}: the scheduler rejected the expiry task; idle instances are not expired", name, e);
+      log.warn("{}: the scheduler rejected a task; using asyncpool's own scheduler", name, e);
+      return DefaultScheduler.get().schedule(task, delayNanos, NANOSECONDS);
     }
   }
 
@@ -793,16 +916,11 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         !gracePeriod.isNegative(), "gracePeriod must not be negative: %s", gracePeriod);
     CompletableFuture<Void> future = closeAsync();
     if (!terminated.isDone()) {
-      long graceNanos = saturatedNanos(gracePeriod);
+      long graceNanos = PoolConfig.saturatedNanos(gracePeriod);
       if (graceNanos == 0) {
         forceCloseLeased();
       } else {
-        try {
-          scheduler.schedule(this::forceCloseLeased, graceNanos, NANOSECONDS);
-        } catch (RejectedExecutionException e) {
-          log.warn("{}: scheduler rejected the grace period's end; closing leased now", name, e);
-          forceCloseLeased();
-        }
+        schedule(this::forceCloseLeased, graceNanos);
       }
     }
     return future;
@@ -818,7 +936,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       }
     }
     if (live.get() == 0) {
-      terminated.complete(null);
+      terminate();
     }
   }
 
@@ -866,7 +984,8 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         closes.sum(),
         closeFailures.sum(),
         live.get(),
-        idle);
+        idle,
+        leaks.sum());
   }
 
   @Override
@@ -943,11 +1062,17 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     }
   }
 
-  private static long saturatedNanos(Duration duration) {
+  private static boolean isDone(CompletionStage<?> stage) {
+    return stage instanceof CompletableFuture<?> future && future.isDone();
+  }
+
+  /** The failure of a completed, failed future. */
+  private static Throwable failureOf(CompletionStage<?> stage) {
     try {
-      return duration.toNanos();
-    } catch (ArithmeticException tooLong) {
-      return Long.MAX_VALUE;
+      stage.toCompletableFuture().join();
+      return null;
+    } catch (CompletionException | CancellationException e) {
+      return e instanceof CompletionException && e.getCause() != null ? e.getCause() : e;
     }
   }
 

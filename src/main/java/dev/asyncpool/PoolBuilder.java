@@ -21,6 +21,8 @@ import java.util.function.Function;
 public final class PoolBuilder<K, R> {
 
   static final Duration DEFAULT_TTL = Duration.ofSeconds(30);
+  static final Duration DEFAULT_OPEN_TIMEOUT = Duration.ofSeconds(60);
+  static final Duration DEFAULT_CLOSE_TIMEOUT = Duration.ofSeconds(60);
 
   private final Function<? super K, ? extends R> factory;
   private final Function<? super K, ? extends CompletionStage<? extends R>> asyncFactory;
@@ -32,6 +34,9 @@ public final class PoolBuilder<K, R> {
   private Executor executor;
   private String name;
   private boolean recordStats;
+  private Duration openTimeout;
+  private Duration closeTimeout;
+  private boolean leakDetection;
 
   private PoolBuilder(
       Function<? super K, ? extends R> factory,
@@ -149,6 +154,66 @@ public final class PoolBuilder<K, R> {
   }
 
   /**
+   * Sets how long {@code openAsync} may take. When it runs out, every caller waiting for that
+   * instance fails with a {@link java.util.concurrent.TimeoutException} naming the key, the
+   * instance is closed, and the next request for the key starts afresh.
+   *
+   * @param openTimeout a positive duration; default 60 seconds
+   * @return this builder
+   * @throws NullPointerException if {@code openTimeout} is null
+   * @throws IllegalArgumentException if {@code openTimeout} is zero or negative
+   * @throws IllegalStateException if the open timeout was already set
+   */
+  public PoolBuilder<K, R> openTimeout(Duration openTimeout) {
+    Objects.requireNonNull(openTimeout, "openTimeout");
+    requireState(
+        this.openTimeout == null, "openTimeout was already set to %s", this.openTimeout);
+    requireArgument(
+        !openTimeout.isNegative() && !openTimeout.isZero(),
+        "openTimeout must be positive: %s",
+        openTimeout);
+    this.openTimeout = openTimeout;
+    return this;
+  }
+
+  /**
+   * Sets how long {@code closeAsync} of an instance may take. When it runs out, the close is
+   * logged with its key and counted as a close failure, and the pool moves on as if it had
+   * finished; if it is still pending when the pool shuts down, the pool's shutdown future fails
+   * with a {@link java.util.concurrent.TimeoutException} naming the keys.
+   *
+   * @param closeTimeout a positive duration; default 60 seconds
+   * @return this builder
+   * @throws NullPointerException if {@code closeTimeout} is null
+   * @throws IllegalArgumentException if {@code closeTimeout} is zero or negative
+   * @throws IllegalStateException if the close timeout was already set
+   */
+  public PoolBuilder<K, R> closeTimeout(Duration closeTimeout) {
+    Objects.requireNonNull(closeTimeout, "closeTimeout");
+    requireState(
+        this.closeTimeout == null, "closeTimeout was already set to %s", this.closeTimeout);
+    requireArgument(
+        !closeTimeout.isNegative() && !closeTimeout.isZero(),
+        "closeTimeout must be positive: %s",
+        closeTimeout);
+    this.closeTimeout = closeTimeout;
+    return this;
+  }
+
+  /**
+   * Detects leases that are garbage-collected without being closed: each such lease is logged as
+   * a warning with the stack trace of the call that acquired it, and its share is released so
+   * that the instance can still expire. Off by default: it records a stack trace and registers a
+   * {@link java.lang.ref.Cleaner} action for every lease.
+   *
+   * @return this builder
+   */
+  public PoolBuilder<K, R> leakDetection() {
+    this.leakDetection = true;
+    return this;
+  }
+
+  /**
    * Builds a pool with these settings. The builder stays usable.
    *
    * @param <K1> the key type of the pool
@@ -167,7 +232,10 @@ public final class PoolBuilder<K, R> {
             scheduler,
             executor,
             name == null ? "asyncpool" : name,
-            recordStats);
+            recordStats,
+            openTimeout == null ? DEFAULT_OPEN_TIMEOUT : openTimeout,
+            closeTimeout == null ? DEFAULT_CLOSE_TIMEOUT : closeTimeout,
+            leakDetection);
     return new KeyedPool<>(config);
   }
 

@@ -20,13 +20,21 @@ record PoolConfig<K, R>(
     ScheduledExecutorService scheduler,
     Executor executor,
     String name,
-    boolean recordStats)
+    boolean recordStats,
+    Duration openTimeout,
+    Duration closeTimeout,
+    boolean leakDetection)
     implements java.io.Serializable {
 
   /** The ttl in nanoseconds, saturated: a ttl longer than {@code Long.MAX_VALUE} ns never ends. */
   long ttlNanos() {
+    return saturatedNanos(ttl);
+  }
+
+  /** Nanoseconds, saturated at {@code Long.MAX_VALUE} (about 292 years: "never"). */
+  static long saturatedNanos(Duration duration) {
     try {
-      return ttl.toNanos();
+      return duration.toNanos();
     } catch (ArithmeticException tooLong) {
       return Long.MAX_VALUE;
     }

@@ -171,5 +171,14 @@ final class PoolEntry<K, R> {
 
     /** The thread inside the factory right now, to refuse a factory that asks for its own key. */
     volatile Thread creator;
+
+    /** Set by whichever ends the open first: its completion or its timeout. */
+    private final java.util.concurrent.atomic.AtomicBoolean settled =
+        new java.util.concurrent.atomic.AtomicBoolean();
+
+    /** True for the first caller only: the open's outcome and its timeout race to settle it. */
+    boolean settle() {
+      return !settled.get() && settled.compareAndSet(false, true);
+    }
   }
 }

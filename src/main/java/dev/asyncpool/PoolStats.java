@@ -15,6 +15,8 @@ package dev.asyncpool;
  * @param closeFailures instances whose close threw, returned {@code null}, or failed
  * @param live instances the pool holds now: being created, open, or being closed
  * @param idle open instances with no lease right now (computed by a scan of the pool)
+ * @param leakedLeases leases garbage-collected without being closed, found by {@link
+ *     PoolBuilder#leakDetection()} (always 0 without it)
  */
 public record PoolStats(
     long hits,
@@ -26,4 +28,5 @@ public record PoolStats(
     long closes,
     long closeFailures,
     int live,
-    int idle) {}
+    int idle,
+    long leakedLeases) {}

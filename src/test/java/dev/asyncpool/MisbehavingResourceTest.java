@@ -1,0 +1,235 @@
+package dev.asyncpool;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+
+/** Issue 4's faults: resources, factories, schedulers and executors that misbehave. */
+class MisbehavingResourceTest extends PoolTestSupport {
+
+  @Test
+  void closeThatNeverCompletesTimesOutAndShutdownNamesTheKey() {
+    pool = builder().ttl(Duration.ofSeconds(1)).closeTimeout(Duration.ofSeconds(5)).build();
+    TestResource stuck = lease("stuck");
+    TestResource fine = lease("fine");
+    stuck.onClose = CompletableFuture::new; // never completes
+    CompletableFuture<Void> closed = pool.closeAsync();
+    assertThat(fine.closes).hasValue(1);
+    assertThat(stuck.closes).hasValue(1);
+    assertThat(closed).isNotDone();
+    scheduler.advance(Duration.ofSeconds(5));
+    assertThat(closed).isCompletedExceptionally();
+    assertThatThrownBy(closed::join)
+        .hasCauseInstanceOf(TimeoutException.class)
+        .hasMessageContaining("stuck")
+        .hasMessageNotContaining("fine");
+    assertThat(pool.stats().closeFailures()).isEqualTo(1);
+    assertThatThrownBy(pool::close).isInstanceOf(CompletionException.class);
+  }
+
+  @Test
+  void closeThatCompletesAfterItsTimeoutIsForgiven() {
+    pool = builder().ttl(Duration.ofSeconds(1)).closeTimeout(Duration.ofSeconds(5)).build();
+    TestResource slow = lease("slow");
+    CompletableFuture<Void> close = new CompletableFuture<>();
+    slow.onClose = () -> close;
+    scheduler.advance(Duration.ofSeconds(1)); // expires; close starts
+    scheduler.advance(Duration.ofSeconds(5)); // times out; the pool moves on
+    assertThat(pool.stats().live()).isZero();
+    close.complete(null); // late
+    assertThat(pool.closeAsync()).isCompleted();
+  }
+
+  @Test
+  void openThatNeverCompletesTimesOutClosesTheInstanceAndFreesTheKey() {
+    AtomicInteger calls = new AtomicInteger();
+    pool =
+        Pool.<String, TestResource>builder(
+                key -> {
+                  TestResource r = factory.apply(key);
+                  if (calls.incrementAndGet() == 1) {
+                    r.onOpen = CompletableFuture::new;
+                  }
+                  return r;
+                })
+            .ticker(ticker)
+            .scheduler(scheduler)
+            .executor(directExecutor)
+            .openTimeout(Duration.ofSeconds(3))
+            .build();
+    CompletableFuture<Lease<TestResource>> first = pool.acquire("k");
+    CompletableFuture<Lease<TestResource>> second = pool.acquire("k");
+    scheduler.advance(Duration.ofSeconds(3));
+    for (CompletableFuture<Lease<TestResource>> waiter : java.util.List.of(first, second)) {
+      assertThat(waiter)
+          .failsWithin(Duration.ZERO)
+          .withThrowableOfType(ExecutionException.class)
+          .withCauseInstanceOf(TimeoutException.class)
+          .withMessageContaining("key k");
+    }
+    assertThat(factory.created.get(0).closes).hasValue(1);
+    assertThat(lease("k")).isSameAs(factory.created.get(1));
+  }
+
+  @Test
+  void factoryAcquiringItsOwnKeyOnTheExecutorFailsInsteadOfDeadlocking() {
+    Pool<String, TestResource>[] holder = newPoolArray();
+    holder[0] =
+        Pool.<String, TestResource>builder(key -> holder[0].acquire(key).join().get())
+            .ticker(ticker)
+            .scheduler(scheduler)
+            .executor(directExecutor)
+            .build();
+    pool = holder[0];
+    assertThat(pool.acquire("loop"))
+        .failsWithin(Duration.ofSeconds(5))
+        .withThrowableOfType(ExecutionException.class)
+        .withRootCauseInstanceOf(IllegalStateException.class)
+        .withMessageContaining("same key");
+  }
+
+  @SuppressWarnings("unchecked")
+  private static Pool<String, TestResource>[] newPoolArray() {
+    return new Pool[1];
+  }
+
+  @Test
+  void rejectingSchedulerFallsBackToOurOwnAndInstancesStillExpire() {
+    ScheduledExecutorService shutDown = Executors.newSingleThreadScheduledExecutor();
+    shutDown.shutdown();
+    pool =
+        Pool.<String, TestResource>builder(factory)
+            .scheduler(shutDown)
+            .ttl(Duration.ofMillis(20))
+            .build();
+    TestResource resource = lease("k"); // the release schedules expiry: rejected, not thrown
+    await().atMost(Duration.ofSeconds(10)).until(resource::isClosed);
+  }
+
+  @Test
+  void rejectingExecutorClosesInlineAndNeverThrowsAtTheReleasingCaller() {
+    AtomicInteger rejected = new AtomicInteger();
+    pool =
+        Pool.<String, TestResource>builder(factory)
+            .ticker(ticker)
+            .scheduler(scheduler)
+            .executor(
+                task -> {
+                  rejected.incrementAndGet();
+                  throw new RejectedExecutionException("executor is shut down");
+                })
+            .ttl(Duration.ZERO)
+            .build();
+    TestResource resource = lease("k"); // release closes: executor rejects, close runs inline
+    assertThat(resource.closes).hasValue(1);
+    assertThat(rejected).hasPositiveValue();
+    assertThat(pool.acquire("j"))
+        .as("a synchronous factory for acquire needs the executor: the creation fails")
+        .failsWithin(Duration.ZERO)
+        .withThrowableOfType(ExecutionException.class)
+        .withCauseInstanceOf(RejectedExecutionException.class);
+    assertThat(pool.closeAsync()).isCompleted();
+  }
+
+  /** A key whose hashCode changes after it was put in the pool: unsupported, but harmless. */
+  static final class MutableKey {
+    int hash;
+
+    MutableKey(int hash) {
+      this.hash = hash;
+    }
+
+    @Override
+    public int hashCode() {
+      return hash;
+    }
+
+    @Override
+    public boolean equals(Object other) {
+      return other == this;
+    }
+  }
+
+  @Test
+  void keyWhoseHashChangesCorruptsNoOtherKey() {
+    Pool<Object, TestResource> mixed =
+        Pool.<Object, TestResource>builder(factory)
+            .ticker(ticker)
+            .scheduler(scheduler)
+            .executor(directExecutor)
+            .ttl(Duration.ofSeconds(1))
+            .build();
+    MutableKey bad = new MutableKey(1);
+    mixed.get(bad).close();
+    bad.hash = 2; // misuse
+    try (Lease<TestResource> other = mixed.get("other")) {
+      assertThat(other.get().key).isEqualTo("other");
+    }
+    scheduler.advance(Duration.ofSeconds(1));
+    assertThat(factory.created).allSatisfy(r -> assertThat(r.closes).hasValue(1));
+    assertThat(mixed.closeAsync()).isCompleted();
+  }
+
+  @Test
+  void leakedLeaseIsReportedAndItsShareReleased() {
+    pool = builder().ttl(Duration.ofSeconds(1)).leakDetection().build();
+    leakALease();
+    TestResource resource = factory.created.get(0);
+    await()
+        .atMost(Duration.ofSeconds(20))
+        .until(
+            () -> {
+              System.gc();
+              return pool.stats().leakedLeases() == 1;
+            });
+    scheduler.advance(Duration.ofSeconds(1));
+    assertThat(resource.closes).as("the leaked share was given back; it expired").hasValue(1);
+    // A closed tracked lease is not reported.
+    try (Lease<TestResource> lease = pool.get("k")) {
+      assertThat(lease.get()).isNotSameAs(resource);
+    }
+    System.gc();
+    assertThat(pool.stats().leakedLeases()).isEqualTo(1);
+  }
+
+  private void leakALease() {
+    pool.get("k"); // never closed
+  }
+
+  @Test
+  void timeoutsMustBePositive() {
+    assertThatThrownBy(() -> builder().openTimeout(Duration.ZERO))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("openTimeout must be positive: PT0S");
+    assertThatThrownBy(() -> builder().closeTimeout(Duration.ofSeconds(-1)))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("closeTimeout must be positive: PT-1S");
+    assertThatThrownBy(() -> builder().closeTimeout(null)).hasMessage("closeTimeout");
+  }
+
+  @Test
+  void durationsTooLongForNanosecondsMeanNever() {
+    pool =
+        builder()
+            .ttl(Duration.ofSeconds(Long.MAX_VALUE))
+            .openTimeout(Duration.ofSeconds(Long.MAX_VALUE))
+            .closeTimeout(Duration.ofSeconds(Long.MAX_VALUE))
+            .build();
+    TestResource resource = lease("k");
+    scheduler.advance(Duration.ofDays(36_500));
+    assertThat(resource.closes).hasValue(0);
+    assertThat(pool.closeAsync(Duration.ofSeconds(Long.MAX_VALUE))).isCompleted();
+    assertThat(resource.closes).hasValue(1);
+  }
+}
