@@ -232,9 +232,23 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   }
 
   private Lease<R> getSlow(K key) {
+    PoolEntry<K, R> entry = retainOrCreate(key, true);
+    if (entry == null) {
+      throw closedException();
+    }
+    Object value = entry.value;
+    return value instanceof Creation ? awaitCreation(entry, creationOf(value)) : newLease(entry);
+  }
+
+  /**
+   * The slow path of {@link #get} and {@link #acquire}: returns an entry on which the caller now
+   * holds a share, installing it and starting its creation if there was none, or null if the pool
+   * is closed. A synchronous factory runs here if {@code mayBlock}, else on the executor.
+   */
+  private PoolEntry<K, R> retainOrCreate(K key, boolean mayBlock) {
     for (; ; ) {
       if (closed) {
-        throw closedException();
+        return null;
       }
       PoolEntry<K, R> entry = map.get(key);
       if (entry == null) {
@@ -244,21 +258,22 @@ final class KeyedPool<K, R> implements Pool<K, R> {
           misses.increment();
           Creation<R> creation = creationOf(fresh.value);
           if (begin(fresh, creation)) {
-            runFactory(fresh, creation);
+            if (mayBlock || asyncFactory != null) {
+              runFactory(fresh, creation); // an async factory must not block: it runs here
+            } else {
+              execute(() -> runFactory(fresh, creation), fresh, creation);
+            }
           }
-          return awaitCreation(fresh, creation);
+          return fresh;
         }
       }
       if (retain(entry)) {
-        Object value = entry.value;
-        if (value instanceof Creation) {
+        if (entry.value instanceof Creation) {
           misses.increment();
-          return awaitCreation(entry, creationOf(value));
-        }
-        if (recordStats) {
+        } else if (recordStats) {
           hits.increment();
         }
-        return newLease(entry);
+        return entry;
       }
       // Lost a race with a close: the entry is retired. Help remove it and look again.
       map.remove(key, entry);
@@ -303,41 +318,14 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   }
 
   private CompletableFuture<Lease<R>> acquireSlow(K key) {
-    for (; ; ) {
-      if (closed) {
-        return CompletableFuture.failedFuture(closedException());
-      }
-      PoolEntry<K, R> entry = map.get(key);
-      if (entry == null) {
-        PoolEntry<K, R> fresh = PoolEntry.creating(key);
-        entry = map.putIfAbsent(key, fresh);
-        if (entry == null) {
-          misses.increment();
-          Creation<R> creation = creationOf(fresh.value);
-          CompletableFuture<Lease<R>> result = leaseWhenCreated(fresh, creation);
-          if (begin(fresh, creation)) {
-            if (asyncFactory != null) {
-              runFactory(fresh, creation); // must not block: runs here
-            } else {
-              execute(() -> runFactory(fresh, creation), fresh, creation);
-            }
-          }
-          return result;
-        }
-      }
-      if (retain(entry)) {
-        Object value = entry.value;
-        if (value instanceof Creation) {
-          misses.increment();
-          return leaseWhenCreated(entry, creationOf(value));
-        }
-        if (recordStats) {
-          hits.increment();
-        }
-        return CompletableFuture.completedFuture(newLease(entry));
-      }
-      map.remove(key, entry); // retired: help remove it, look again
+    PoolEntry<K, R> entry = retainOrCreate(key, false);
+    if (entry == null) {
+      return CompletableFuture.failedFuture(closedException());
     }
+    Object value = entry.value;
+    return value instanceof Creation
+        ? leaseWhenCreated(entry, creationOf(value))
+        : CompletableFuture.completedFuture(newLease(entry));
   }
 
   /** A future of a lease on {@code entry} once created; the caller already holds the share. */
@@ -445,7 +433,9 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       return;
     }
     entry.idleStamp = ticker.read();
-    entry.idleGen = PoolEntry.generation(state); // volatile: publishes the stamp
+    // A release store publishes the stamp to the expiry task's acquire read of idleGen; no full
+    // fence needed here: the atomic add above already ordered us against the task (see below).
+    PoolEntry.IDLE_GEN.setRelease(entry, PoolEntry.generation(state));
     // Races with the expiry task dropping a busy entry: it clears `queued` and then re-reads the
     // state; we made the entry idle and then read `queued`. One of us sees the other.
     if (!entry.queued && PoolEntry.QUEUED.compareAndSet(entry, false, true)) {
@@ -587,7 +577,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     map.remove(entry.key, entry);
     creation.future.completeExceptionally(failure);
     if (instance != null) {
-      entry.value = instance;
+      // The entry's value stays the (failed) Creation: nobody may take this instance for open.
       closeLater(entry, instance);
     } else {
       finish(entry);

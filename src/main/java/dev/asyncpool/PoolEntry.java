@@ -32,12 +32,14 @@ final class PoolEntry<K, R> {
 
   static final VarHandle STATE;
   static final VarHandle QUEUED;
+  static final VarHandle IDLE_GEN;
 
   static {
     try {
       MethodHandles.Lookup lookup = MethodHandles.lookup();
       STATE = lookup.findVarHandle(PoolEntry.class, "state", long.class);
       QUEUED = lookup.findVarHandle(PoolEntry.class, "queued", boolean.class);
+      IDLE_GEN = lookup.findVarHandle(PoolEntry.class, "idleGen", int.class);
     } catch (ReflectiveOperationException e) {
       throw new ExceptionInInitializerError(e);
     }
