@@ -155,6 +155,9 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   /** Set once by shutdown; read by every lease request. */
   private transient volatile boolean closed;
 
+  /** Set once when a shutdown's grace period ends, before leased instances are force-closed. */
+  private transient volatile boolean graceOver;
+
   /** Completed when shutdown began and the last live entry finished closing. */
   private final transient CompletableFuture<Void> terminated = new CompletableFuture<>();
 
@@ -176,6 +179,9 @@ final class KeyedPool<K, R> implements Pool<K, R> {
 
   /** The queue's head the task looked at last and found not yet due. */
   private transient PoolEntry<K, R> carried;
+
+  /** When {@link #carried} falls due, from the stamp the task validated. */
+  private transient long carriedDeadline;
 
   /** Entries leased again while queued, ordered by their real deadline. */
   private final transient PriorityQueue<Due<K, R>> dueHeap =
@@ -356,23 +362,45 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       K key, Function<? super R, ? extends CompletionStage<T>> action) {
     requireKey(key);
     Objects.requireNonNull(action, "action");
-    return acquire(key)
-        .thenCompose(
-            lease -> {
+    CompletableFuture<T> result = new CompletableFuture<>();
+    // On the acquire future itself, not a thenCompose of it: if the caller cancels `result`
+    // before the lease arrives, a composed function would never run and the lease would leak.
+    acquire(key)
+        .whenComplete(
+            (lease, failure) -> {
+              if (failure != null) {
+                result.completeExceptionally(failure);
+                return;
+              }
+              if (result.isDone()) {
+                lease.close(); // cancelled meanwhile
+                return;
+              }
               CompletionStage<T> stage;
               try {
                 stage = action.apply(lease.get());
               } catch (Throwable t) {
                 lease.close();
-                return CompletableFuture.failedFuture(t);
+                result.completeExceptionally(t);
+                return;
               }
               if (stage == null) {
                 lease.close();
-                return CompletableFuture.failedFuture(
+                result.completeExceptionally(
                     new NullPointerException("action returned null for key " + key));
+                return;
               }
-              return stage.whenComplete((result, failure) -> lease.close());
+              stage.whenComplete(
+                  (value, actionFailure) -> {
+                    lease.close();
+                    if (actionFailure != null) {
+                      result.completeExceptionally(unwrap(actionFailure));
+                    } else {
+                      result.complete(value);
+                    }
+                  });
             });
+    return result;
   }
 
   private Lease<R> newLease(PoolEntry<K, R> entry) {
@@ -432,10 +460,21 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     if (neverExpires) {
       return;
     }
-    entry.idleStamp = ticker.read();
-    // A release store publishes the stamp to the expiry task's acquire read of idleGen; no full
-    // fence needed here: the atomic add above already ordered us against the task (see below).
-    PoolEntry.IDLE_GEN.setRelease(entry, PoolEntry.generation(state));
+    long now;
+    try {
+      now = ticker.read();
+    } catch (RuntimeException | Error e) {
+      // A broken ticker must not lose the entry: leave it unstamped for this generation; the
+      // expiry task then measures its idle time from its own first look at it.
+      log.error("{}: the ticker failed while key {} went idle", name, entry.key, e);
+      now = Long.MIN_VALUE;
+    }
+    if (now != Long.MIN_VALUE) {
+      entry.idleStamp = now;
+      // A release store publishes the stamp to the expiry task's acquire read of idleGen; no full
+      // fence is needed: the atomic add above already ordered us against the task (see below).
+      PoolEntry.IDLE_GEN.setRelease(entry, PoolEntry.generation(state));
+    }
     // Races with the expiry task dropping a busy entry: it clears `queued` and then re-reads the
     // state; we made the entry idle and then read `queued`. One of us sees the other.
     if (!entry.queued && PoolEntry.QUEUED.compareAndSet(entry, false, true)) {
@@ -560,6 +599,15 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     }
     creations.increment();
     entry.value = instance; // from here on, retains lease directly
+    // Races with a grace period's end: it sets graceOver, then skips entries still creating; we
+    // publish the instance, then read graceOver. One of us sees the other.
+    if (graceOver) {
+      if (entry.forceClaim()) {
+        closeClaimed(entry);
+      }
+      creation.future.completeExceptionally(closedException());
+      return;
+    }
     creation.future.complete(instance);
   }
 
@@ -573,9 +621,13 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   /** Ends a creation that hands out no lease: waiters fail, the instance (if any) is closed. */
   private void creationAborted(
       PoolEntry<K, R> entry, Creation<R> creation, R instance, Throwable failure) {
-    entry.forceClaim(); // the waiters' shares are dropped with the entry: none got a lease
-    map.remove(entry.key, entry);
+    // The waiters' shares are dropped with the entry: none got a lease.
+    boolean claimed = entry.forceClaim();
+    removeFromMap(entry);
     creation.future.completeExceptionally(failure);
+    if (!claimed) {
+      return; // a grace period's end claimed it first, and closes it
+    }
     if (instance != null) {
       // The entry's value stays the (failed) Creation: nobody may take this instance for open.
       closeLater(entry, instance);
@@ -590,17 +642,29 @@ final class KeyedPool<K, R> implements Pool<K, R> {
 
   /** Closes an entry this thread claimed, whose instance is open. */
   private void closeClaimed(PoolEntry<K, R> entry) {
-    map.remove(entry.key, entry);
+    removeFromMap(entry);
     @SuppressWarnings("unchecked")
     R instance = (R) entry.value;
     closeLater(entry, instance);
+  }
+
+  /**
+   * Removes a claimed entry from the map. The key's equals/hashCode are user code: if they throw,
+   * the close must still happen, so the failure is only logged.
+   */
+  private void removeFromMap(PoolEntry<K, R> entry) {
+    try {
+      map.remove(entry.key, entry);
+    } catch (RuntimeException e) {
+      log.error("{}: removing key {} from the map failed", name, entry.key, e);
+    }
   }
 
   /** Closes the instance on the executor, never on the caller's thread unless it rejects. */
   private void closeLater(PoolEntry<K, R> entry, R instance) {
     try {
       executor.execute(() -> closeNow(entry, instance));
-    } catch (RejectedExecutionException e) {
+    } catch (RuntimeException e) {
       log.warn("{}: executor rejected the close of key {}; closing inline", name, entry.key, e);
       closeNow(entry, instance);
     }
@@ -627,8 +691,12 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     ScheduledFuture<?> timeout =
         schedule(
             () -> {
+              // Listed before the CAS: a completion that loses the CAS to us must find it listed.
+              stuckCloses.add(entry);
               if (settled.compareAndSet(false, true)) {
                 closeTimedOut(entry);
+              } else {
+                stuckCloses.remove(entry);
               }
             },
             closeTimeoutNanos);
@@ -655,7 +723,6 @@ final class KeyedPool<K, R> implements Pool<K, R> {
 
   private void closeTimedOut(PoolEntry<K, R> entry) {
     closeFailures.increment();
-    stuckCloses.add(entry);
     log.warn(
         "{}: the close of key {} did not complete within {}; moving on",
         name,
@@ -774,13 +841,13 @@ final class KeyedPool<K, R> implements Pool<K, R> {
           carried = head;
           break;
         }
-        visit(head, now, expired);
+        visit(head, now, expired, null);
         head = null;
       }
       Due<K, R> due;
       while ((due = dueHeap.peek()) != null && now - due.deadline >= 0) {
         dueHeap.poll();
-        visit(due.entry, now, expired);
+        visit(due.entry, now, expired, due);
       }
       if (!expired.isEmpty()) {
         closeExpired(expired);
@@ -789,7 +856,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       long next = 0;
       boolean waiting = false;
       if (carried != null) {
-        next = carried.idleStamp + ttlNanos;
+        next = carriedDeadline;
         waiting = true;
       }
       if ((due = dueHeap.peek()) != null) {
@@ -823,11 +890,20 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     if ((short) head.idleGen != head.queuedGen) {
       return false; // leased and released since queued: its stamp is later than its place
     }
-    return now - head.idleStamp < ttlNanos;
+    long stamp = head.idleStamp;
+    if (now - stamp >= ttlNanos) {
+      return false;
+    }
+    carriedDeadline = stamp + ttlNanos;
+    return true;
   }
 
-  /** Looks at an entry the task owns: expires it, drops it, or files it by its real deadline. */
-  private void visit(PoolEntry<K, R> entry, long now, List<PoolEntry<K, R>> expired) {
+  /**
+   * Looks at an entry the task owns: expires it, drops it, or files it by its real deadline.
+   * {@code filedAs} is the heap record it came from, if any.
+   */
+  private void visit(
+      PoolEntry<K, R> entry, long now, List<PoolEntry<K, R>> expired, Due<K, R> filedAs) {
     for (; ; ) {
       long state = entry.state;
       if ((state & RETIRED) != 0) {
@@ -844,14 +920,21 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         }
         continue;
       }
+      int generation = PoolEntry.generation(state);
       long stamp;
-      if (entry.idleGen != PoolEntry.generation(state)) {
-        stamp = now; // the releaser has not stamped yet: its stamp will be about now
-      } else {
+      if (entry.idleGen == generation) {
         stamp = entry.idleStamp;
+      } else if (filedAs != null && filedAs.provisional && filedAs.generation == generation) {
+        // Still unstamped (its releaser is slow, or its ticker threw), but idle in this same
+        // generation since we first looked: count from that look. Never early.
+        stamp = filedAs.deadline - ttlNanos;
+      } else {
+        // The releaser has not stamped yet: its stamp will be about now. File it provisionally.
+        dueHeap.add(new Due<>(now + ttlNanos, entry, generation, true));
+        return;
       }
       if (now - stamp < ttlNanos) {
-        dueHeap.add(new Due<>(stamp + ttlNanos, entry));
+        dueHeap.add(new Due<>(stamp + ttlNanos, entry, generation, false));
         return;
       }
       // Expire it, but only from the exact state we checked: any retain or release since then
@@ -866,7 +949,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   private void closeExpired(List<PoolEntry<K, R>> expired) {
     expirations.add(expired.size());
     for (PoolEntry<K, R> entry : expired) {
-      map.remove(entry.key, entry);
+      removeFromMap(entry);
     }
     Runnable closeAll =
         () -> {
@@ -878,14 +961,18 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         };
     try {
       executor.execute(closeAll);
-    } catch (RejectedExecutionException e) {
+    } catch (RuntimeException e) {
       log.warn("{}: executor rejected {} closes; closing inline", name, expired.size(), e);
       closeAll.run();
     }
   }
 
-  /** An entry in the heap, with the deadline it was filed under (the entry's stamp may move). */
-  private record Due<K, R>(long deadline, PoolEntry<K, R> entry) {}
+  /**
+   * An entry in the heap, with the deadline it was filed under (the entry's stamp may move), the
+   * generation it was idle in, and whether the deadline was guessed for a missing stamp.
+   */
+  private record Due<K, R>(
+      long deadline, PoolEntry<K, R> entry, int generation, boolean provisional) {}
 
   // =========================================================================================
   // Shutdown, stats, serialization
@@ -921,8 +1008,16 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     for (PoolEntry<K, R> entry : map.values()) {
       // Idle: claimed and closed now. Leased or being created: retired, closed by the last
       // release or by the end of the creation.
-      if (entry.retire() > 0) {
+      int retired = entry.retire();
+      if (retired > 0) {
         closeClaimed(entry);
+      } else if (retired == 0) {
+        // Leased: a request racing this shutdown may help-remove it from the map, so keep it
+        // where a grace period's end will find it.
+        draining.add(entry);
+        if (entry.isClaimed()) {
+          draining.remove(entry);
+        }
       }
     }
     if (live.get() == 0) {
@@ -931,6 +1026,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   }
 
   private void forceCloseLeased() {
+    graceOver = true; // before the scan: see opened()
     List<PoolEntry<K, R>> leased = new ArrayList<>(map.values());
     leased.addAll(draining);
     for (PoolEntry<K, R> entry : leased) {

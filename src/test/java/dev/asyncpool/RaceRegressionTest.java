@@ -1,0 +1,137 @@
+package dev.asyncpool;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+
+/** Regression tests for races an independent review of the core found; each failed before. */
+class RaceRegressionTest extends PoolTestSupport {
+
+  @Test
+  void withResourceCancelledBeforeTheLeaseArrivesDoesNotLeakIt() {
+    CompletableFuture<Void> open = new CompletableFuture<>();
+    pool =
+        Pool.<String, TestResource>builder(
+                k -> {
+                  TestResource r = factory.apply(k);
+                  r.onOpen = () -> open;
+                  return r;
+                })
+            .ticker(ticker)
+            .scheduler(scheduler)
+            .executor(directExecutor)
+            .ttl(Duration.ofSeconds(1))
+            .build();
+    CompletableFuture<String> result =
+        pool.withResource("k", r -> CompletableFuture.completedFuture("x"));
+    result.cancel(true);
+    open.complete(null);
+    scheduler.advance(Duration.ofSeconds(1));
+    assertThat(factory.created.get(0).closes).as("its share was released; it expired").hasValue(1);
+    assertThat(pool.closeAsync()).isCompleted();
+  }
+
+  @Test
+  void requestRacingShutdownCannotHideALeasedEntryFromTheGracePeriod() throws Exception {
+    CountDownLatch parked = new CountDownLatch(1);
+    CountDownLatch goOn = new CountDownLatch(1);
+    Thread[] racer = new Thread[1];
+    AtomicInteger hashCalls = new AtomicInteger();
+    /** A key whose second hashCode on the racer thread parks it inside the slow path. */
+    final class ParkingKey {
+      @Override
+      public int hashCode() {
+        if (Thread.currentThread() == racer[0] && hashCalls.incrementAndGet() == 2) {
+          parked.countDown();
+          try {
+            goOn.await(10, TimeUnit.SECONDS);
+          } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+          }
+        }
+        return 42;
+      }
+
+      @Override
+      public boolean equals(Object other) {
+        return other == this;
+      }
+    }
+    ParkingKey key = new ParkingKey();
+    Pool<ParkingKey, TestResource> racy =
+        Pool.<ParkingKey, TestResource>builder(factory)
+            .ticker(ticker)
+            .scheduler(scheduler)
+            .executor(directExecutor)
+            .build();
+    racer[0] =
+        new Thread(
+            () -> {
+              try {
+                racy.get(key).close();
+              } catch (IllegalStateException closed) {
+                // expected: the pool closed while it was parked
+              }
+            });
+    racer[0].start();
+    parked.await(10, TimeUnit.SECONDS); // past the closed check, about to read the map
+    Lease<TestResource> held = racy.get(key);
+    CompletableFuture<Void> closing = racy.closeAsync(Duration.ofSeconds(1));
+    goOn.countDown();
+    racer[0].join(10_000); // its retain fails; it helps remove the retired entry from the map
+    scheduler.advance(Duration.ofSeconds(1));
+    assertThat(held.get().closes).as("closed when the grace period ended").hasValue(1);
+    assertThat(closing).isCompleted();
+    held.close();
+  }
+
+  @Test
+  void tickerThatThrowsOnReleaseDoesNotLoseTheEntry() {
+    AtomicBoolean fail = new AtomicBoolean();
+    Ticker flaky =
+        () -> {
+          if (fail.getAndSet(false)) {
+            throw new IllegalStateException("ticker broke");
+          }
+          return ticker.read();
+        };
+    pool =
+        Pool.<String, TestResource>builder(factory)
+            .ticker(flaky)
+            .scheduler(scheduler)
+            .executor(directExecutor)
+            .ttl(Duration.ofSeconds(1))
+            .build();
+    Lease<TestResource> lease = pool.get("k");
+    fail.set(true);
+    lease.close(); // never throws
+    scheduler.advance(Duration.ofSeconds(1)); // first look: no stamp, filed provisionally
+    assertThat(factory.created.get(0).closes).as("never early").hasValue(0);
+    scheduler.advance(Duration.ofSeconds(1));
+    assertThat(factory.created.get(0).closes).hasValue(1);
+  }
+
+  @Test
+  void leaseCloseNeverThrowsEvenIfTheTickerDoes() {
+    pool =
+        Pool.<String, TestResource>builder(factory)
+            .ticker(
+                () -> {
+                  throw new IllegalStateException("always broken");
+                })
+            .scheduler(scheduler)
+            .executor(directExecutor)
+            .build();
+    Lease<TestResource> lease = pool.get("k");
+    lease.close();
+    assertThatThrownBy(lease::get).isInstanceOf(IllegalStateException.class);
+    assertThat(pool.closeAsync()).isCompleted();
+  }
+}
