@@ -143,6 +143,9 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   private final transient Ticker ticker;
   private final transient ScheduledExecutorService scheduler;
   private final transient Executor executor;
+
+  /** Where closes that block ({@link AutoCloseable}) run: the configured executor, or threads. */
+  private final transient Executor blockingExecutor;
   private final transient boolean recordStats;
   private final transient boolean leakDetection;
   private final transient long openTimeoutNanos;
@@ -208,6 +211,8 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     this.ticker = config.ticker() == null ? Ticker.systemTicker() : config.ticker();
     this.scheduler = config.scheduler() == null ? DefaultScheduler.get() : config.scheduler();
     this.executor = config.executor() == null ? ForkJoinPool.commonPool() : config.executor();
+    this.blockingExecutor =
+        config.executor() == null ? DefaultScheduler.blockingExecutor() : config.executor();
     this.recordStats = config.recordStats();
     this.leakDetection = config.leakDetection();
     this.openTimeoutNanos = PoolConfig.saturatedNanos(config.openTimeout());
@@ -671,9 +676,9 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   }
 
   private void closeNow(PoolEntry<K, R> entry, R instance) {
-    CompletionStage<Void> stage;
+    CompletionStage<?> stage;
     try {
-      stage = lifecycle.close(instance);
+      stage = lifecycle.close(instance, blockingExecutor);
     } catch (Throwable t) {
       closeFailed(entry, t);
       return;
@@ -1088,6 +1093,9 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     requireSerializable("ticker", config.ticker());
     requireSerializable("scheduler", config.scheduler());
     requireSerializable("executor", config.executor());
+    if (config.lifecycle() instanceof ResourceLifecycle.CloserLifecycle<?> custom) {
+      requireSerializable("closer", custom.closer());
+    }
     return new SerializedPool<>(config);
   }
 

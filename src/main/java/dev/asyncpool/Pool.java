@@ -78,6 +78,50 @@ public interface Pool<K, R> extends AutoCloseable, Serializable {
   }
 
   /**
+   * Starts a builder for a pool of plain {@link AutoCloseable} clients (a JDBC {@code
+   * DataSource} such as HikariCP's, an HTTP client, ...): leases hand out the client itself, and
+   * its {@code close()}, which may block, runs on the pool's executor if one was set, otherwise on
+   * asyncpool's own daemon threads, never on the releasing thread.
+   *
+   * <pre>{@code
+   * Pool<String, HikariDataSource> pools = Pool.closeableBuilder(Tenants::dataSource).build();
+   * }</pre>
+   *
+   * @param factory makes a new client for a key
+   * @param <K> the key type
+   * @param <R> the client type
+   * @return a new builder with a time-to-live of 30 seconds
+   * @throws NullPointerException if {@code factory} is null
+   */
+  static <K, R extends AutoCloseable> PoolBuilder<K, R> closeableBuilder(
+      Function<? super K, ? extends R> factory) {
+    return PoolBuilder.ofCloseable(factory);
+  }
+
+  /**
+   * Starts a builder for a pool of clients of any type, closed by {@code closer}, which returns a
+   * stage (like Lettuce's {@code RedisClient::shutdownAsync}). Leases hand out the client itself.
+   *
+   * <pre>{@code
+   * Pool<String, RedisClient> clients =
+   *     Pool.builder(tenant -> RedisClient.create(uriOf(tenant)), RedisClient::shutdownAsync)
+   *         .build();
+   * }</pre>
+   *
+   * @param factory makes a new client for a key
+   * @param closer starts closing a client; must not block
+   * @param <K> the key type
+   * @param <R> the client type
+   * @return a new builder with a time-to-live of 30 seconds
+   * @throws NullPointerException if {@code factory} or {@code closer} is null
+   */
+  static <K, R> PoolBuilder<K, R> builder(
+      Function<? super K, ? extends R> factory,
+      Function<? super R, ? extends CompletionStage<?>> closer) {
+    return PoolBuilder.ofCloser(factory, closer);
+  }
+
+  /**
    * Leases the instance for {@code key}, creating and opening it first if there is none, and
    * blocking until it is ready. On an open instance this takes no lock and does not block.
    *

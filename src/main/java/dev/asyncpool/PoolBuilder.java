@@ -59,6 +59,20 @@ public final class PoolBuilder<K, R> {
     return new PoolBuilder<>(null, factory, ResourceLifecycle.asyncResource());
   }
 
+  static <K, R extends AutoCloseable> PoolBuilder<K, R> ofCloseable(
+      Function<? super K, ? extends R> factory) {
+    Objects.requireNonNull(factory, "factory");
+    return new PoolBuilder<>(factory, null, ResourceLifecycle.autoCloseable());
+  }
+
+  static <K, R> PoolBuilder<K, R> ofCloser(
+      Function<? super K, ? extends R> factory,
+      Function<? super R, ? extends CompletionStage<?>> closer) {
+    Objects.requireNonNull(factory, "factory");
+    Objects.requireNonNull(closer, "closer");
+    return new PoolBuilder<>(factory, null, ResourceLifecycle.closedBy(closer));
+  }
+
   /**
    * Sets how long an instance stays open after its last lease was closed. {@link Duration#ZERO}
    * closes an instance as soon as its last lease is closed. Durations too long to count in

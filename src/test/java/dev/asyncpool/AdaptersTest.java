@@ -1,0 +1,118 @@
+package dev.asyncpool;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import java.io.IOException;
+import java.io.NotSerializableException;
+import java.io.Serializable;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Function;
+import org.junit.jupiter.api.Test;
+
+/** Third-party clients pooled without wrappers: AutoCloseable, and close-returns-a-stage. */
+class AdaptersTest {
+
+  /** A client with a blocking close, like a JDBC DataSource. */
+  static final class BlockingClient implements AutoCloseable {
+    final String tenant;
+    final AtomicInteger closes = new AtomicInteger();
+    volatile Thread closedOn;
+    volatile boolean failClose;
+
+    BlockingClient(String tenant) {
+      this.tenant = tenant;
+    }
+
+    @Override
+    public void close() throws IOException {
+      closedOn = Thread.currentThread();
+      closes.incrementAndGet();
+      if (failClose) {
+        throw new IOException("close failed");
+      }
+    }
+  }
+
+  /** A client whose close returns a stage, like Lettuce's RedisClient.shutdownAsync(). */
+  static final class AsyncClient {
+    final String tenant;
+    final AtomicInteger shutdowns = new AtomicInteger();
+
+    AsyncClient(String tenant) {
+      this.tenant = tenant;
+    }
+
+    CompletionStage<Void> shutdownAsync() {
+      shutdowns.incrementAndGet();
+      return CompletableFuture.completedFuture(null);
+    }
+  }
+
+  @Test
+  void autoCloseableIsLeasedAsItselfAndClosedOffTheReleasingThread() throws Exception {
+    Pool<String, BlockingClient> pool =
+        Pool.<String, BlockingClient>closeableBuilder(BlockingClient::new)
+            .ttl(Duration.ZERO)
+            .build();
+    BlockingClient client;
+    try (Lease<BlockingClient> lease = pool.get("tenant-a")) {
+      client = lease.get(); // the client itself, no wrapper
+      assertThat(client.tenant).isEqualTo("tenant-a");
+    }
+    await().atMost(Duration.ofSeconds(10)).until(() -> client.closes.get() == 1);
+    assertThat(client.closedOn).isNotSameAs(Thread.currentThread());
+    assertThat(client.closedOn.getName()).startsWith("asyncpool-close-");
+    assertThat(client.closedOn.isDaemon()).isTrue();
+
+    BlockingClient failing;
+    try (Lease<BlockingClient> lease = pool.get("tenant-b")) {
+      failing = lease.get();
+      failing.failClose = true;
+    }
+    pool.closeAsync().get(10, java.util.concurrent.TimeUnit.SECONDS);
+    assertThat(failing.closes).hasValue(1);
+    assertThat(pool.stats().closeFailures()).isEqualTo(1);
+  }
+
+  @Test
+  void closerReturningAStageIsCalledOnce() throws Exception {
+    Pool<String, AsyncClient> pool =
+        Pool.<String, AsyncClient>builder(AsyncClient::new, AsyncClient::shutdownAsync).build();
+    AsyncClient client;
+    try (Lease<AsyncClient> lease = pool.get("tenant-a")) {
+      client = lease.get();
+    }
+    assertThat(client.shutdowns).hasValue(0);
+    pool.closeAsync().get(10, java.util.concurrent.TimeUnit.SECONDS);
+    assertThat(client.shutdowns).hasValue(1);
+  }
+
+  @Test
+  void closerReturningNullIsACountedFailure() throws Exception {
+    Pool<String, AsyncClient> pool =
+        Pool.<String, AsyncClient>builder(AsyncClient::new, c -> null).build();
+    pool.get("k").close();
+    pool.closeAsync().get(10, java.util.concurrent.TimeUnit.SECONDS);
+    assertThat(pool.stats().closeFailures()).isEqualTo(1);
+  }
+
+  @Test
+  void adaptersRejectNullsAndNameANonSerializableCloser() {
+    assertThatThrownBy(() -> Pool.builder(AsyncClient::new, null)).hasMessage("closer");
+    assertThatThrownBy(() -> Pool.closeableBuilder(null)).hasMessage("factory");
+    Pool<String, AsyncClient> pool =
+        Pool.<String, AsyncClient>builder(
+                (Function<String, AsyncClient> & Serializable) AsyncClient::new,
+                AsyncClient::shutdownAsync)
+            .build();
+    assertThatThrownBy(() -> SerializationTest.roundTrip(pool))
+        .isInstanceOf(NotSerializableException.class)
+        .hasMessageContaining("closer");
+    pool.close();
+  }
+}
