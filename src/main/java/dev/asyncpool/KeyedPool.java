@@ -465,20 +465,15 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     if (neverExpires) {
       return;
     }
-    long now;
     try {
-      now = ticker.read();
+      entry.idleStamp = ticker.read();
+      // A release store publishes the stamp to the expiry task's acquire read of idleGen; no full
+      // fence is needed: the atomic add above already ordered us against the task (see below).
+      PoolEntry.IDLE_GEN.setRelease(entry, PoolEntry.generation(state));
     } catch (RuntimeException | Error e) {
       // A broken ticker must not lose the entry: leave it unstamped for this generation; the
       // expiry task then measures its idle time from its own first look at it.
       log.error("{}: the ticker failed while key {} went idle", name, entry.key, e);
-      now = Long.MIN_VALUE;
-    }
-    if (now != Long.MIN_VALUE) {
-      entry.idleStamp = now;
-      // A release store publishes the stamp to the expiry task's acquire read of idleGen; no full
-      // fence is needed: the atomic add above already ordered us against the task (see below).
-      PoolEntry.IDLE_GEN.setRelease(entry, PoolEntry.generation(state));
     }
     // Races with the expiry task dropping a busy entry: it clears `queued` and then re-reads the
     // state; we made the entry idle and then read `queued`. One of us sees the other.
