@@ -250,7 +250,7 @@ class LeaseAndTtlTest extends PoolTestSupport {
 
   @SuppressWarnings("unchecked")
   private static Pool<String, TestResource>[] newPoolArray() {
-    return new Pool[1];
+    return (Pool<String, TestResource>[]) new Pool<?, ?>[1];
   }
 
   @Test

@@ -101,7 +101,7 @@ class MisbehavingResourceTest extends PoolTestSupport {
 
   @SuppressWarnings("unchecked")
   private static Pool<String, TestResource>[] newPoolArray() {
-    return new Pool[1];
+    return (Pool<String, TestResource>[]) new Pool<?, ?>[1];
   }
 
   @Test

@@ -55,7 +55,8 @@ class TenantRedisTest {
             .start();
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
     while (true) {
-      try (Socket ignored = new Socket(InetAddress.getLoopbackAddress(), port)) {
+      try {
+        new Socket(InetAddress.getLoopbackAddress(), port).close();
         break;
       } catch (java.io.IOException notYet) {
         if (System.nanoTime() > deadline || !server.isAlive()) {
