@@ -1,18 +1,26 @@
 package dev.asyncpool;
 
 /**
- * A snapshot of a pool's counters, taken by {@link Pool#stats()}. Counters are monotonic over the
- * pool's life; the snapshot is not atomic across fields (each is read once, in no lock).
+ * A snapshot of a pool's counters, taken by {@link Pool#stats()}. The counters only grow over the
+ * pool's life; {@code live} and {@code idle} are levels. The snapshot is not atomic across fields:
+ * each is read once, without a lock, so two figures may disagree by the events that happened while
+ * the snapshot was taken.
+ *
+ * <p>Instances of this record are immutable and safe to share between threads.
  *
  * @param hits leases served by an instance that was already open; counted only when the pool was
- *     built with {@link PoolBuilder#recordStats()}, otherwise always 0
- * @param misses leases (or attempts) that found no open instance and started or joined a creation
- * @param creations instances created and opened successfully
- * @param creationFailures creation attempts that failed in the factory or in {@code openAsync}
- * @param expirations instances closed because they were idle for the time-to-live
+ *     built with {@link PoolBuilder#recordStats()} (it costs a counter update on the warm path),
+ *     otherwise always 0
+ * @param misses lease requests that found no open instance and started or joined a creation,
+ *     whether or not that creation then succeeded
+ * @param creations instances created by the factory and opened successfully
+ * @param creationFailures creation attempts that failed: the factory threw, returned null or
+ *     failed, or {@code openAsync} threw, returned null, failed or timed out
+ * @param expirations instances retired because they were idle for the time-to-live
  * @param invalidations instances retired by {@link Pool#invalidate(Object)}
  * @param closes instances whose close completed successfully
- * @param closeFailures instances whose close threw, returned {@code null}, or failed
+ * @param closeFailures instances whose close threw, returned {@code null}, failed, or did not
+ *     complete within the close timeout
  * @param live instances the pool holds now: being created, open, or being closed
  * @param idle open instances with no lease right now (computed by a scan of the pool)
  * @param leakedLeases leases garbage-collected without being closed, found by {@link
@@ -29,4 +37,15 @@ public record PoolStats(
     long closeFailures,
     int live,
     int idle,
-    long leakedLeases) {}
+    long leakedLeases) {
+
+  /**
+   * Returns the number of lease requests: {@code hits() + misses()}. Without {@link
+   * PoolBuilder#recordStats()} hits are not counted, so this equals {@link #misses()}.
+   *
+   * @return hits plus misses
+   */
+  public long leases() {
+    return hits + misses;
+  }
+}

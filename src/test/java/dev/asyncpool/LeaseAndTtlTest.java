@@ -263,6 +263,7 @@ class LeaseAndTtlTest extends PoolTestSupport {
         .extracting(PoolStats::hits, PoolStats::misses, PoolStats::creations, PoolStats::live)
         .containsExactly(1L, 2L, 2L, 2);
     assertThat(pool.stats().idle()).isEqualTo(2);
+    assertThat(pool.stats().leases()).as("hits + misses").isEqualTo(3);
     scheduler.advance(Duration.ofSeconds(1));
     PoolStats stats = pool.stats();
     assertThat(stats.expirations()).isEqualTo(2);
