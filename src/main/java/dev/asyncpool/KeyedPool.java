@@ -152,6 +152,9 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   private final transient long closeTimeoutNanos;
   private final transient String name;
 
+  /** The user's listener, made safe; null when none was set. Used on slow paths only. */
+  private final transient SafeListener<K, R> listener;
+
   /** Entries whose close timed out and has not completed since; named if shutdown ends first. */
   private final transient Set<PoolEntry<K, R>> stuckCloses = ConcurrentHashMap.newKeySet();
 
@@ -218,6 +221,8 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     this.openTimeoutNanos = PoolConfig.saturatedNanos(config.openTimeout());
     this.closeTimeoutNanos = PoolConfig.saturatedNanos(config.closeTimeout());
     this.name = config.name();
+    this.listener =
+        config.listener() == null ? null : new SafeListener<>(config.listener(), ticker, name);
   }
 
   // =========================================================================================
@@ -457,6 +462,9 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       if (STATE.compareAndSet(entry, state, state | RETIRED | CLAIMED)) {
         if (ttlNanos == 0 && !closed) {
           expirations.increment();
+          if (listener != null) {
+            listener.expired(entry.key, instanceOf(entry)); // event: expired (TTL zero)
+          }
         }
         closeClaimed(entry);
       }
@@ -506,17 +514,19 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   /** Runs the factory (synchronous or asynchronous) for {@code entry}, then opens the instance. */
   private void runFactory(PoolEntry<K, R> entry, Creation<R> creation) {
     creation.creator = Thread.currentThread();
+    long createStart = listener != null ? listener.start() : 0L;
     try {
       if (asyncFactory != null) {
         CompletionStage<? extends R> stage = asyncFactory.apply(entry.key);
         if (stage == null) {
           throw new NullPointerException(name + ": factory returned null for key " + entry.key);
         }
-        stage.whenComplete((instance, failure) -> created(entry, creation, instance, failure));
+        stage.whenComplete(
+            (instance, failure) -> created(entry, creation, instance, failure, createStart));
         return;
       }
       // `creator` stays set through openAsync too: a recursive request from there would deadlock.
-      created(entry, creation, factory.apply(entry.key), null);
+      created(entry, creation, factory.apply(entry.key), null, createStart);
     } catch (Throwable t) {
       creationFailed(entry, creation, null, t);
     } finally {
@@ -525,7 +535,11 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   }
 
   private void created(
-      PoolEntry<K, R> entry, Creation<R> creation, R instance, Throwable failure) {
+      PoolEntry<K, R> entry,
+      Creation<R> creation,
+      R instance,
+      Throwable failure,
+      long createStart) {
     if (failure != null) {
       creationFailed(entry, creation, null, unwrap(failure));
       return;
@@ -538,6 +552,10 @@ final class KeyedPool<K, R> implements Pool<K, R> {
           new NullPointerException(name + ": factory returned null for key " + entry.key));
       return;
     }
+    if (listener != null) {
+      listener.created(entry.key, instance, createStart); // event: the factory returned
+    }
+    long openStart = listener != null ? listener.start() : 0L;
     CompletionStage<Void> opened;
     try {
       opened = lifecycle.open(instance);
@@ -586,18 +604,22 @@ final class KeyedPool<K, R> implements Pool<K, R> {
           if (openFailure != null) {
             creationFailed(entry, creation, instance, unwrap(openFailure));
           } else {
-            opened(entry, creation, instance);
+            opened(entry, creation, instance, openStart);
           }
         });
   }
 
-  private void opened(PoolEntry<K, R> entry, Creation<R> creation, R instance) {
+  private void opened(PoolEntry<K, R> entry, Creation<R> creation, R instance, long openStart) {
     if (closed) {
       // Shut down while we were creating: shutdown could not close what did not exist yet.
       creationAborted(entry, creation, instance, closedException());
       return;
     }
     creations.increment();
+    if (listener != null) {
+      // event: opened; before the waiters run, so that it precedes the instance's later events
+      listener.opened(entry.key, instance, openStart);
+    }
     entry.value = instance; // from here on, retains lease directly
     // Races with a grace period's end: it sets graceOver, then skips entries still creating; we
     // publish the instance, then read graceOver. One of us sees the other.
@@ -615,6 +637,9 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       PoolEntry<K, R> entry, Creation<R> creation, R instance, Throwable failure) {
     creationFailures.increment();
     log.debug("{}: creating the instance for key {} failed", name, entry.key, failure);
+    if (listener != null) {
+      listener.creationFailed(entry.key, instance, failure); // event: before the instance's close
+    }
     creationAborted(entry, creation, instance, failure);
   }
 
@@ -671,20 +696,24 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   }
 
   private void closeNow(PoolEntry<K, R> entry, R instance) {
+    long closeStart = listener != null ? listener.start() : 0L;
     CompletionStage<?> stage;
     try {
       stage = lifecycle.close(instance, blockingExecutor);
     } catch (Throwable t) {
-      closeFailed(entry, t);
+      closeFailed(entry, instance, t, closeStart);
       return;
     }
     if (stage == null) {
       closeFailed(
-          entry, new NullPointerException("closeAsync returned null for key " + entry.key));
+          entry,
+          instance,
+          new NullPointerException("closeAsync returned null for key " + entry.key),
+          closeStart);
       return;
     }
     if (isDone(stage)) {
-      closeCompleted(entry, failureOf(stage));
+      closeCompleted(entry, instance, failureOf(stage), closeStart);
       return;
     }
     AtomicBoolean settled = new AtomicBoolean();
@@ -694,7 +723,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
               // Listed before the CAS: a completion that loses the CAS to us must find it listed.
               stuckCloses.add(entry);
               if (settled.compareAndSet(false, true)) {
-                closeTimedOut(entry);
+                closeTimedOut(entry, instance, closeStart);
               } else {
                 stuckCloses.remove(entry);
               }
@@ -705,35 +734,55 @@ final class KeyedPool<K, R> implements Pool<K, R> {
           timeout.cancel(false);
           // Races with the close timeout: whichever settles first counts the close.
           if (settled.compareAndSet(false, true)) {
-            closeCompleted(entry, failure);
+            closeCompleted(entry, instance, failure, closeStart);
           } else if (stuckCloses.remove(entry)) {
             log.info("{}: the close of key {} completed after its timeout", name, entry.key);
           }
         });
   }
 
-  private void closeCompleted(PoolEntry<K, R> entry, Throwable failure) {
+  private void closeCompleted(
+      PoolEntry<K, R> entry, R instance, Throwable failure, long closeStart) {
     if (failure != null) {
-      closeFailed(entry, unwrap(failure));
+      closeFailed(entry, instance, unwrap(failure), closeStart);
     } else {
       closes.increment();
+      if (listener != null) {
+        listener.closed(entry.key, instance, closeStart); // event: before shutdown may complete
+      }
       finish(entry);
     }
   }
 
-  private void closeTimedOut(PoolEntry<K, R> entry) {
+  private void closeTimedOut(PoolEntry<K, R> entry, R instance, long closeStart) {
     closeFailures.increment();
     log.warn(
         "{}: the close of key {} did not complete within {}; moving on",
         name,
         entry.key,
         config.closeTimeout());
+    if (listener != null) {
+      listener.closeFailed(
+          entry.key,
+          instance,
+          new TimeoutException(
+              name
+                  + ": the close of key "
+                  + entry.key
+                  + " did not complete within "
+                  + config.closeTimeout()),
+          closeStart); // event: close timed out
+    }
     finish(entry);
   }
 
-  private void closeFailed(PoolEntry<K, R> entry, Throwable failure) {
+  private void closeFailed(
+      PoolEntry<K, R> entry, R instance, Throwable failure, long closeStart) {
     closeFailures.increment();
     log.warn("{}: closing the instance for key {} failed", name, entry.key, failure);
+    if (listener != null) {
+      listener.closeFailed(entry.key, instance, failure, closeStart); // event: close failed
+    }
     finish(entry);
   }
 
@@ -776,6 +825,11 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       return false;
     }
     invalidations.increment();
+    if (listener != null) {
+      // event: may come after the close if the last lease closed since retire() (see PoolListener)
+      Object value = entry.value;
+      listener.invalidated(key, value instanceof Creation ? null : instanceOf(entry));
+    }
     if (retired > 0) {
       closeClaimed(entry);
     } else {
@@ -950,6 +1004,9 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     expirations.add(expired.size());
     for (PoolEntry<K, R> entry : expired) {
       removeFromMap(entry);
+      if (listener != null) {
+        listener.expired(entry.key, instanceOf(entry)); // event: on the task, before the close
+      }
     }
     Runnable closeAll =
         () -> {
@@ -1088,6 +1145,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     requireSerializable("ticker", config.ticker());
     requireSerializable("scheduler", config.scheduler());
     requireSerializable("executor", config.executor());
+    requireSerializable("listener", config.listener());
     if (config.lifecycle() instanceof ResourceLifecycle.CloserLifecycle<?> custom) {
       requireSerializable("closer", custom.closer());
     }
@@ -1127,6 +1185,12 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   @SuppressWarnings("unchecked")
   private static <R> Creation<R> creationOf(Object value) {
     return (Creation<R>) value;
+  }
+
+  /** The open instance of an entry that has one (not a creation in progress). */
+  @SuppressWarnings("unchecked")
+  private static <R> R instanceOf(PoolEntry<?, R> entry) {
+    return (R) entry.value;
   }
 
   private static <K> K requireKey(K key) {

@@ -38,9 +38,9 @@ import java.util.function.Function;
  *
  * <p>Every method is thread-safe. {@link #closeAsync()} and {@link #close()} are idempotent.
  *
- * <p>A pool is {@link Serializable} when its factory (and any custom ticker, scheduler or
- * executor) is: the copy carries the settings and none of the instances, starts empty, and runs
- * its own timers.
+ * <p>A pool is {@link Serializable} when its factory (and any custom ticker, scheduler, executor or
+ * {@link PoolListener}) is: the copy carries the settings and none of the instances, starts empty,
+ * and runs its own timers.
  *
  * @param <K> the key type; must implement {@code equals} and {@code hashCode}
  * @param <R> the type of the pooled instances

@@ -37,6 +37,7 @@ public final class PoolBuilder<K, R> {
   private Duration openTimeout;
   private Duration closeTimeout;
   private boolean leakDetection;
+  private PoolListener<? super K, ? super R> listener;
 
   private PoolBuilder(
       Function<? super K, ? extends R> factory,
@@ -228,6 +229,25 @@ public final class PoolBuilder<K, R> {
   }
 
   /**
+   * Sets the listener told of each instance's creation, opening, expiry, invalidation and close,
+   * with timings measured by the pool's ticker. It is called only on the pool's slow paths (never
+   * when an open instance is leased or such a lease is closed), on the thread where the event
+   * happened; a listener that throws is logged and ignored. For a serializable pool, the listener
+   * must be {@link java.io.Serializable} too. See {@link PoolListener}.
+   *
+   * @param listener the listener; default none
+   * @return this builder
+   * @throws NullPointerException if {@code listener} is null
+   * @throws IllegalStateException if the listener was already set
+   */
+  public PoolBuilder<K, R> listener(PoolListener<? super K, ? super R> listener) {
+    Objects.requireNonNull(listener, "listener");
+    requireState(this.listener == null, "listener was already set to %s", this.listener);
+    this.listener = listener;
+    return this;
+  }
+
+  /**
    * Builds a pool with these settings. The builder stays usable.
    *
    * @param <K1> the key type of the pool
@@ -249,7 +269,8 @@ public final class PoolBuilder<K, R> {
             recordStats,
             openTimeout == null ? DEFAULT_OPEN_TIMEOUT : openTimeout,
             closeTimeout == null ? DEFAULT_CLOSE_TIMEOUT : closeTimeout,
-            leakDetection);
+            leakDetection,
+            listener);
     return new KeyedPool<>(config);
   }
 

@@ -9,7 +9,8 @@ import java.util.function.Function;
 /**
  * The immutable settings of a pool, as {@link PoolBuilder#build()} copied them. A null ticker,
  * scheduler or executor means "the default", which a deserialized copy resolves in its own JVM.
- * Exactly one of {@code factory} and {@code asyncFactory} is set.
+ * Exactly one of {@code factory} and {@code asyncFactory} is set; {@code listener} is null when
+ * none was set.
  */
 record PoolConfig<K, R>(
     Function<? super K, ? extends R> factory,
@@ -23,7 +24,8 @@ record PoolConfig<K, R>(
     boolean recordStats,
     Duration openTimeout,
     Duration closeTimeout,
-    boolean leakDetection)
+    boolean leakDetection,
+    PoolListener<? super K, ? super R> listener)
     implements java.io.Serializable {
 
   /** The ttl in nanoseconds, saturated: a ttl longer than {@code Long.MAX_VALUE} ns never ends. */
