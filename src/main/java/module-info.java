@@ -6,10 +6,19 @@
  * dev.asyncpool.Pool}, {@link dev.asyncpool.PoolBuilder}, {@link dev.asyncpool.Lease}, {@link
  * dev.asyncpool.AsyncResource}, {@link dev.asyncpool.Ticker}, {@link dev.asyncpool.PoolStats},
  * {@link dev.asyncpool.PoolListener}) are
- * public; the implementation is package-private.
+ * public; the implementation is package-private. {@code dev.asyncpool.micrometer} holds {@link
+ * dev.asyncpool.micrometer.PoolMetrics}, which publishes a pool's statistics to Micrometer; it is
+ * the only class that needs Micrometer, an optional dependency.
  */
+// micrometer-core has no module descriptor, only an Automatic-Module-Name: nothing to fix here.
+@SuppressWarnings({"requires-automatic", "requires-transitive-automatic"})
 module dev.asyncpool {
   requires org.slf4j;
+  // Optional (static): only dev.asyncpool.micrometer uses it, and nothing needs it at run time
+  // unless the application binds the metrics, when it has Micrometer anyway. Transitive because
+  // PoolMetrics's signatures name Micrometer types, so a module using it must read Micrometer.
+  requires static transitive micrometer.core;
 
   exports dev.asyncpool;
+  exports dev.asyncpool.micrometer;
 }
