@@ -17,6 +17,10 @@ import java.util.concurrent.CompletionStage;
  * a method that blocks holds up that executor. A method that throws, returns {@code null}, or
  * returns a stage that fails is treated as a failure of that step, logged with the key, and
  * counted; it never corrupts the pool.
+ *
+ * <p>Thread-safety: the pool calls the two methods of one instance one after the other, never
+ * concurrently, though possibly from different threads; an instance's other methods are used by
+ * the leases' threads as the instance itself allows.
  */
 public interface AsyncResource {
 

@@ -104,6 +104,9 @@ import org.slf4j.LoggerFactory;
  * reads {@code closed} after its atomic add and shutdown scans the entries after setting it, so at
  * least one of them sees the other. {@code live} counts entries from installation to the end of
  * their close; the shutdown future completes when it reaches zero.
+ *
+ * @param <K> the key type
+ * @param <R> the resource type
  */
 final class KeyedPool<K, R> implements Pool<K, R> {
 
@@ -1169,7 +1172,13 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     }
   }
 
-  /** The serialized form of a pool: its settings only. */
+  /**
+   * The serialized form of a pool: its settings only.
+   *
+   * @param <K> the key type
+   * @param <R> the resource type
+   * @param config the pool's settings
+   */
   private record SerializedPool<K, R>(PoolConfig<K, R> config) implements Serializable {
     private static final long serialVersionUID = 1L;
 

@@ -11,6 +11,22 @@ import java.util.function.Function;
  * scheduler or executor means "the default", which a deserialized copy resolves in its own JVM.
  * Exactly one of {@code factory} and {@code asyncFactory} is set; {@code listener} is null when
  * none was set.
+ *
+ * @param <K> the key type
+ * @param <R> the resource type
+ * @param factory the synchronous factory, or null
+ * @param asyncFactory the asynchronous factory, or null
+ * @param lifecycle how instances are opened and closed
+ * @param ttl how long an instance stays open without a lease
+ * @param ticker the clock, or null for the system's
+ * @param scheduler the scheduler of the expiry task and timeouts, or null for asyncpool's own
+ * @param executor the executor of closes and callbacks, or null for the common pool
+ * @param name the pool's name in logs and messages
+ * @param recordStats whether hits are counted
+ * @param openTimeout how long {@code openAsync} may take
+ * @param closeTimeout how long a close may take
+ * @param leakDetection whether leases collected unclosed are tracked
+ * @param listener told of lifecycle events, or null
  */
 record PoolConfig<K, R>(
     Function<? super K, ? extends R> factory,

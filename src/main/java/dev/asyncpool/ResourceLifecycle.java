@@ -72,7 +72,13 @@ interface ResourceLifecycle<R> extends Serializable {
     }
   }
 
-  /** Closes with a function that returns a stage, like Lettuce's {@code shutdownAsync}. */
+  /**
+   * Closes with a function that returns a stage, like Lettuce's {@code shutdownAsync}.
+   *
+   * @param <R> the resource type
+   * @param closer starts closing a resource and returns the stage of its end
+   * @serial exclude
+   */
   record CloserLifecycle<R>(Function<? super R, ? extends CompletionStage<?>> closer)
       implements ResourceLifecycle<R> {
     private static final long serialVersionUID = 1L;

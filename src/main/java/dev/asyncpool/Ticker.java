@@ -1,8 +1,8 @@
 package dev.asyncpool;
 
 /**
- * A monotonic source of nanoseconds, used to measure idle time. Tests replace it with a fake
- * ticker they advance by hand.
+ * A monotonic source of nanoseconds, used to measure idle time and the durations a {@link
+ * PoolListener} is given. Tests replace it with a fake ticker they advance by hand.
  *
  * <p>Implementations must be thread-safe and must never go backwards. To make a pool with a
  * custom ticker serializable, the ticker must be serializable too.
