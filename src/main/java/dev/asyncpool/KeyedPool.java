@@ -830,8 +830,10 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     invalidations.increment();
     if (listener != null) {
       // event: may come after the close if the last lease closed since retire() (see PoolListener)
-      Object value = entry.value;
-      listener.invalidated(key, value instanceof Creation ? null : instanceOf(entry));
+      Object value = entry.value; // read once: a creation may finish meanwhile
+      @SuppressWarnings("unchecked")
+      R instance = value instanceof Creation ? null : (R) value;
+      listener.invalidated(key, instance);
     }
     if (retired > 0) {
       closeClaimed(entry);

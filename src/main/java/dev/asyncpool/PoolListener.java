@@ -28,8 +28,8 @@ import java.time.Duration;
  * #onCreationFailed} (phase {@link Phase#OPEN}), then at most one of {@link #onExpired} and {@link
  * #onInvalidated}, then {@link #onClosed} or {@link #onCloseFailed}. An instance that was still
  * being created when the pool shut down is closed without {@link #onOpened}. A factory that fails
- * yields only {@link #onCreationFailed} (phase {@link Phase#CREATE}). An instance closed by shutdown
- * gets no {@link #onExpired} or {@link #onInvalidated}, only its close event.
+ * yields only {@link #onCreationFailed} (phase {@link Phase#CREATE}). An instance closed by
+ * shutdown gets no {@link #onExpired} or {@link #onInvalidated}, only its close event.
  *
  * <h2>Threads</h2>
  *

@@ -63,7 +63,8 @@ final class SafeListener<K, R> {
   }
 
   void creationFailed(K key, R resource, Throwable cause) {
-    PoolListener.Phase phase = resource == null ? PoolListener.Phase.CREATE : PoolListener.Phase.OPEN;
+    PoolListener.Phase phase =
+        resource == null ? PoolListener.Phase.CREATE : PoolListener.Phase.OPEN;
     try {
       listener.onCreationFailed(key, phase, resource, cause);
     } catch (Throwable t) {

@@ -278,7 +278,8 @@ class PoolListenerTest extends PoolTestSupport {
   @Test
   void closeTimeoutIsACloseFailureWithATimeoutException() {
     onClose = CompletableFuture::new; // never completes
-    pool = listened(recorder).ttl(Duration.ofSeconds(1)).closeTimeout(Duration.ofSeconds(5)).build();
+    pool =
+        listened(recorder).ttl(Duration.ofSeconds(1)).closeTimeout(Duration.ofSeconds(5)).build();
     lease("a");
     scheduler.advance(Duration.ofSeconds(1));
     scheduler.advance(Duration.ofSeconds(5));

@@ -27,7 +27,8 @@ import java.util.function.ToDoubleFunction;
  *   <caption>Meters</caption>
  *   <tr><th>name</th><th>type</th><th>tags</th><th>figure</th></tr>
  *   <tr><td>{@code asyncpool.leases}</td><td>function counter</td><td>{@code result=hit}</td>
- *       <td>{@link PoolStats#hits()} (counted only with {@link PoolBuilder#recordStats()})</td></tr>
+ *       <td>{@link PoolStats#hits()} (counted only with {@link PoolBuilder#recordStats()})
+ *       </td></tr>
  *   <tr><td>{@code asyncpool.leases}</td><td>function counter</td><td>{@code result=miss}</td>
  *       <td>{@link PoolStats#misses()}</td></tr>
  *   <tr><td>{@code asyncpool.creations}</td><td>function counter</td>

@@ -89,7 +89,9 @@ class PoolMetricsTest {
 
     PoolStats stats = pool.stats();
     assertThat(counter("asyncpool.leases", "result", "hit")).isEqualTo(stats.hits()).isEqualTo(1);
-    assertThat(counter("asyncpool.leases", "result", "miss")).isEqualTo(stats.misses()).isEqualTo(4);
+    assertThat(counter("asyncpool.leases", "result", "miss"))
+        .isEqualTo(stats.misses())
+        .isEqualTo(4);
     assertThat(counter("asyncpool.creations", "result", "success"))
         .isEqualTo(stats.creations())
         .isEqualTo(3);
