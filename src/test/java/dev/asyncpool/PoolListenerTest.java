@@ -5,11 +5,14 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.io.NotSerializableException;
 import java.io.Serializable;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Paths;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Function;
@@ -393,6 +396,42 @@ class PoolListenerTest extends PoolTestSupport {
     assertThat(stats.closes() + stats.closeFailures()).isEqualTo(3);
     assertThat(stats.live()).isZero();
     assertThat(pool.closeAsync()).isCompleted();
+  }
+
+  /** Run in a forked JVM whose SLF4J logs warnings: a listener that throws on key tenant-42. */
+  static final class ThrowingListenerMain {
+    public static void main(String[] args) {
+      Pool<String, TestResource> pool =
+          Pool.<String, TestResource>builder(TestResource::new)
+              .name("logged-pool")
+              .listener(new ThrowingListener())
+              .build();
+      pool.get("tenant-42").close();
+      pool.close();
+      System.out.println("pool closed, closes=" + pool.stats().closes());
+    }
+  }
+
+  @Test
+  void aThrowingListenerIsLoggedWithThePoolTheEventAndTheKey() throws Exception {
+    Process child =
+        new ProcessBuilder(
+                Paths.get(System.getProperty("java.home"), "bin", "java").toString(),
+                "-cp",
+                System.getProperty("java.class.path"),
+                "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
+                ThrowingListenerMain.class.getName())
+            .redirectErrorStream(true)
+            .start();
+    assertThat(child.waitFor(30, TimeUnit.SECONDS)).as("child finished").isTrue();
+    String output = new String(child.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertThat(child.exitValue()).as(output).isZero();
+    assertThat(output)
+        .contains("logged-pool: the listener's onCreated threw for key tenant-42; ignored")
+        .contains("logged-pool: the listener's onOpened threw for key tenant-42; ignored")
+        .contains("logged-pool: the listener's onClosed threw for key tenant-42; ignored")
+        .contains("java.lang.IllegalStateException: listener bug")
+        .contains("pool closed, closes=1");
   }
 
   @Test
