@@ -11,13 +11,13 @@
  * the only class that needs Micrometer, an optional dependency.
  */
 // micrometer-core has no module descriptor, only an Automatic-Module-Name: nothing to fix here.
-@SuppressWarnings({"requires-automatic", "requires-transitive-automatic"})
+@SuppressWarnings("requires-automatic")
 module dev.asyncpool {
   requires org.slf4j;
-  // Optional (static): only dev.asyncpool.micrometer uses it, and nothing needs it at run time
-  // unless the application binds the metrics, when it has Micrometer anyway. Transitive because
-  // PoolMetrics's signatures name Micrometer types, so a module using it must read Micrometer.
-  requires static transitive micrometer.core;
+  // Optional: only dev.asyncpool.micrometer uses it, and nothing needs it unless the application
+  // binds the metrics, when it has Micrometer anyway. Not transitive: javac would then demand
+  // micrometer.core from every module that requires dev.asyncpool, metrics or not.
+  requires static micrometer.core;
 
   exports dev.asyncpool;
   exports dev.asyncpool.micrometer;

@@ -14,6 +14,7 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /** Micrometer is optional: no core class refers to it, and the core runs without it. */
 class WithoutMicrometerTest {
@@ -72,6 +73,41 @@ class WithoutMicrometerTest {
             "-cp",
             testClasses().toString());
     assertThat(output).contains("ok in module dev.asyncpool, events=2");
+  }
+
+  /**
+   * Guards module-info: with {@code requires static transitive micrometer.core}, javac would
+   * demand Micrometer from every module that requires asyncpool.
+   */
+  @Test
+  void aModuleRequiringAsyncpoolCompilesWithoutMicrometer(@TempDir Path dir) throws Exception {
+    Path source = dir.resolve("src/app");
+    Files.createDirectories(source.resolve("app"));
+    Files.writeString(source.resolve("module-info.java"), "module app { requires dev.asyncpool; }");
+    Files.writeString(
+        source.resolve("app/Main.java"),
+        "package app;\n"
+            + "public class Main {\n"
+            + "  dev.asyncpool.Pool<String, AutoCloseable> pool =\n"
+            + "      dev.asyncpool.Pool.<String, AutoCloseable>closeableBuilder(k -> () -> {})\n"
+            + "          .build();\n"
+            + "}\n");
+    Process javac =
+        new ProcessBuilder(
+                Paths.get(System.getProperty("java.home"), "bin", "javac").toString(),
+                "-d",
+                dir.resolve("out").toString(),
+                "--module-source-path",
+                dir.resolve("src").toString(),
+                "--module-path",
+                mainClasses() + File.pathSeparator + slf4jApi(),
+                "-m",
+                "app")
+            .redirectErrorStream(true)
+            .start();
+    assertThat(javac.waitFor(60, TimeUnit.SECONDS)).as("javac finished").isTrue();
+    String output = new String(javac.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertThat(javac.exitValue()).as(output).isZero();
   }
 
   private static String run(String... pathArgs) throws Exception {

@@ -58,9 +58,13 @@ import java.util.function.ToDoubleFunction;
  * own binders: once the pool is garbage-collected they read {@code NaN}.
  *
  * <p>This class needs {@code io.micrometer:micrometer-core} on the class path or module path; the
- * rest of asyncpool does not. Instances are immutable and thread-safe; {@link #bindTo} may be
+ * rest of asyncpool does not. A named module that uses it must {@code requires micrometer.core}
+ * itself: asyncpool's module requires it {@code static}, not {@code transitive}. Instances are immutable and thread-safe; {@link #bindTo} may be
  * called for several registries.
  */
+// "exports": Micrometer types in the signatures are not re-exported (module-info says why); a
+// module using this class passes it a MeterRegistry, so it requires micrometer.core already.
+@SuppressWarnings("exports")
 public final class PoolMetrics implements MeterBinder {
 
   /** How long a stats snapshot is reused by the meters, in milliseconds. */
