@@ -114,6 +114,9 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   /** The expiry task sleeps at least this long between runs, to batch closes that fall due. */
   static final long MIN_REAP_INTERVAL_NANOS = Duration.ofMillis(1).toNanos();
 
+  /** At most this many expired entries go to the executor in one task. */
+  static final int CLOSE_BATCH = 1024;
+
   private static final VarHandle CLOSED;
   private static final VarHandle REAPER_ACTIVE;
 
@@ -843,11 +846,13 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         }
         visit(head, now, expired, null);
         head = null;
+        expired = closeIfBatchFull(expired);
       }
       Due<K, R> due;
       while ((due = dueHeap.peek()) != null && now - due.deadline >= 0) {
         dueHeap.poll();
         visit(due.entry, now, expired, due);
+        expired = closeIfBatchFull(expired);
       }
       if (!expired.isEmpty()) {
         closeExpired(expired);
@@ -946,14 +951,28 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     }
   }
 
+  /**
+   * Hands a full batch of expired entries to the executor, so that when a great many fall due at
+   * once their closes start while the task is still expiring the rest; returns the list to go on
+   * filling.
+   */
+  private List<PoolEntry<K, R>> closeIfBatchFull(List<PoolEntry<K, R>> expired) {
+    if (expired.size() < CLOSE_BATCH) {
+      return expired;
+    }
+    closeExpired(expired);
+    return new ArrayList<>();
+  }
+
   private void closeExpired(List<PoolEntry<K, R>> expired) {
     expirations.add(expired.size());
-    for (PoolEntry<K, R> entry : expired) {
-      removeFromMap(entry);
-    }
+    // The map removals run with the closes, off the expiry task: an expired entry left in the map
+    // meanwhile is retired, so a request that finds it removes it itself (see retainOrCreate) and
+    // installs a new one, which the conditional remove below then leaves alone.
     Runnable closeAll =
         () -> {
           for (PoolEntry<K, R> entry : expired) {
+            removeFromMap(entry);
             @SuppressWarnings("unchecked")
             R instance = (R) entry.value;
             closeNow(entry, instance);
