@@ -154,13 +154,15 @@ public final class ExpiryRun {
     Arrays.sort(lateness);
     long cpu = cpuAtLastClose - cpuAtLastRelease;
     System.out.printf(
-        "RESULT peer=%s n=%d closed=%d finished=%s early=%d p50Ms=%.1f p99Ms=%.1f maxMs=%.1f"
-            + " cpuMs=%.0f cpuPerCloseNs=%.0f lastCloseAfterLastReleaseMs=%.0f%n",
+        "RESULT peer=%s n=%d closed=%d finished=%s early=%d releaseMs=%.0f minMs=%.1f p50Ms=%.1f"
+            + " p99Ms=%.1f maxMs=%.1f cpuMs=%.0f cpuPerCloseNs=%.0f lastCloseAfterLastReleaseMs=%.0f%n",
         peer,
         n,
         closed,
         finished,
         early,
+        (releasedAt[n - 1] - releasedAt[0]) / 1e6,
+        millis(lateness.length == 0 ? 0 : lateness[0]),
         millis(percentile(lateness, 0.50)),
         millis(percentile(lateness, 0.99)),
         millis(lateness.length == 0 ? 0 : lateness[lateness.length - 1]),
