@@ -83,8 +83,9 @@ import org.slf4j.LoggerFactory;
  *
  * <h3>Expiry</h3>
  *
- * The release that makes an entry idle stamps it (one clock read) and, if the expiry task does not
- * already own it, pushes it onto an intrusive MPSC queue and wakes the task if it sleeps. With one
+ * The release that makes an entry idle, if the expiry task does not already own it, stamps it with
+ * the time (one clock read), pushes it onto an intrusive MPSC queue and wakes the task if it
+ * sleeps. With one
  * TTL for all keys, entries become due in the order they went idle, so the task only ever looks at
  * the head: it stops at the first idle entry not yet due and sleeps until then. An entry that was
  * leased again while queued is either busy (dropped; its next release queues it again) or idle
@@ -96,6 +97,19 @@ import org.slf4j.LoggerFactory;
  * idle entry whose stamp is stale. The release generation settles it: the stamp is trusted only if
  * it was written for the generation in the state word, and the CAS that retires the entry expects
  * that same state, so an expiry can never act on a stamp older than the last release.
+ *
+ * <h3>Idle stamps</h3>
+ *
+ * Reading the clock costs more than the rest of a warm lease put together, so a release of an
+ * entry the task already owns does not read it: it stamps the number of the task's current
+ * <em>epoch</em> instead. The task starts an epoch at least every TTL/64 while it owns entries: it
+ * publishes the new number, then reads the clock and keeps that time. A release that read epoch
+ * {@code e} happened before epoch {@code e + 1} was published, so before the time kept for
+ * {@code e + 1}: counting the TTL from that time is never early, and at most one epoch (a 64th of
+ * the TTL, plus the task's 1 ms batching) late. An entry stamped with the current epoch is looked
+ * at again when the next one starts. Precise stamps are stored as the time since the pool was
+ * built (never negative), epoch stamps as {@code -1 - epoch}, so the one field tells which it is
+ * and is written in one store.
  *
  * <h3>Shutdown</h3>
  *
@@ -116,6 +130,17 @@ final class KeyedPool<K, R> implements Pool<K, R> {
 
   /** The expiry task sleeps at least this long between runs, to batch closes that fall due. */
   static final long MIN_REAP_INTERVAL_NANOS = Duration.ofMillis(1).toNanos();
+
+  /** At most this many expired entries go to the executor in one task. */
+  static final int CLOSE_BATCH = 1024;
+
+  /** Epochs per TTL (see "Idle stamps"): an entry released while owned closes this much late. */
+  static final int EPOCHS_PER_TTL = 64;
+
+  /** Epoch times kept; more than the epochs in a TTL, so a stamp's bound is always found. */
+  private static final int EPOCH_RING = 2 * EPOCHS_PER_TTL;
+
+  private static final int EPOCH_MASK = EPOCH_RING - 1;
 
   private static final VarHandle CLOSED;
   private static final VarHandle REAPER_ACTIVE;
@@ -142,6 +167,21 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   private final transient Function<? super K, ? extends CompletionStage<? extends R>> asyncFactory;
   private final transient ResourceLifecycle<? super R> lifecycle;
   private final transient long ttlNanos;
+
+  /** An epoch lasts at least this long: a 64th of the TTL, at least 1 ms. */
+  private final transient long epochNanos;
+
+  /** The ticker's reading when the pool was built; precise idle stamps count from it. */
+  private final transient long tickerOrigin;
+
+  /** The number of the expiry task's current epoch. Written by the task only. */
+  private transient volatile long epoch;
+
+  /** The task's own copy of {@link #epoch}. */
+  private transient long epochNumber;
+
+  /** Epoch number (mod the ring) -> the time read just after that epoch was published. */
+  private final transient long[] epochTimes = new long[EPOCH_RING];
   private final transient boolean neverExpires;
   private final transient Ticker ticker;
   private final transient ScheduledExecutorService scheduler;
@@ -214,7 +254,9 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     this.lifecycle = config.lifecycle();
     this.ttlNanos = config.ttlNanos();
     this.neverExpires = ttlNanos == Long.MAX_VALUE;
+    this.epochNanos = Math.max(ttlNanos / EPOCHS_PER_TTL, MIN_REAP_INTERVAL_NANOS);
     this.ticker = config.ticker() == null ? Ticker.systemTicker() : config.ticker();
+    this.tickerOrigin = readOrigin(ticker);
     this.scheduler = config.scheduler() == null ? DefaultScheduler.get() : config.scheduler();
     this.executor = config.executor() == null ? ForkJoinPool.commonPool() : config.executor();
     this.blockingExecutor =
@@ -226,6 +268,15 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     this.name = config.name();
     this.listener =
         config.listener() == null ? null : new SafeListener<>(config.listener(), ticker, name);
+  }
+
+  private static long readOrigin(Ticker ticker) {
+    try {
+      return ticker.read();
+    } catch (RuntimeException | Error e) {
+      log.error("the ticker failed while a pool was built; idle times count from 0", e);
+      return 0;
+    }
   }
 
   // =========================================================================================
@@ -476,23 +527,33 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     if (neverExpires) {
       return;
     }
+    // Races with the expiry task dropping a busy entry: it clears `queued` and then re-reads the
+    // state; we made the entry idle (the add) and then read `queued`. One of us sees the other.
+    if (entry.queued) {
+      // The warm path. The task owns the entry and will look at it by its current deadline, so
+      // there is no hurry to know the exact time: stamp the task's epoch instead of reading the
+      // clock (which costs more than everything else here). See "Idle stamps" above. A release
+      // store publishes the stamp to the task's acquire read of idleGen; no full fence is needed:
+      // the atomic add already ordered us against the task.
+      entry.idleStamp = -1 - epoch;
+      PoolEntry.IDLE_GEN.setRelease(entry, PoolEntry.generation(state));
+      return;
+    }
     try {
-      entry.idleStamp = ticker.read();
-      // A release store publishes the stamp to the expiry task's acquire read of idleGen; no full
-      // fence is needed: the atomic add above already ordered us against the task (see below).
+      long sinceOrigin = ticker.read() - tickerOrigin;
+      // Before the origin only if the ticker went back: then the origin, which is later.
+      entry.idleStamp = Math.max(sinceOrigin, 0);
       PoolEntry.IDLE_GEN.setRelease(entry, PoolEntry.generation(state));
     } catch (RuntimeException | Error e) {
       // A broken ticker must not lose the entry: leave it unstamped for this generation; the
       // expiry task then measures its idle time from its own first look at it.
       log.error("{}: the ticker failed while key {} went idle", name, entry.key, e);
     }
-    // Races with the expiry task dropping a busy entry: it clears `queued` and then re-reads the
-    // state; we made the entry idle and then read `queued`. One of us sees the other.
     if (!entry.queued && PoolEntry.QUEUED.compareAndSet(entry, false, true)) {
       entry.queuedGen = (short) PoolEntry.generation(state);
       idleQueue.push(entry);
       if (!reaperActive && REAPER_ACTIVE.compareAndSet(this, false, true)) {
-        scheduleReaper(ttlNanos);
+        scheduleReaper(Math.min(ttlNanos, epochNanos)); // the first epoch, see "Idle stamps"
       }
     }
   }
@@ -888,7 +949,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         reaperActive = false;
         return;
       }
-      long now = ticker.read();
+      long now = advanceEpoch(ticker.read());
       List<PoolEntry<K, R>> expired = new ArrayList<>();
       PoolEntry<K, R> head = carried;
       carried = null;
@@ -902,11 +963,13 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         }
         visit(head, now, expired, null);
         head = null;
+        expired = closeIfBatchFull(expired);
       }
       Due<K, R> due;
       while ((due = dueHeap.peek()) != null && now - due.deadline >= 0) {
         dueHeap.poll();
         visit(due.entry, now, expired, due);
+        expired = closeIfBatchFull(expired);
       }
       if (!expired.isEmpty()) {
         closeExpired(expired);
@@ -928,6 +991,12 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         waiting = true;
       }
       if (waiting) {
+        // While it owns entries, the task starts an epoch on time even with nothing due: that
+        // bounds how late an entry released while owned can close (see "Idle stamps").
+        long nextEpoch = epochTimes[(int) (epochNumber & EPOCH_MASK)] + epochNanos;
+        if (nextEpoch - next < 0) {
+          next = nextEpoch;
+        }
         scheduleReaper(Math.max(next - now, MIN_REAP_INTERVAL_NANOS));
         return;
       }
@@ -940,6 +1009,37 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     }
   }
 
+  /**
+   * A ticker time no earlier than any release that stamped epoch {@code epoch}: the time read
+   * just after the next epoch was published (a release that read {@code epoch} came before that
+   * publication). {@link Long#MIN_VALUE} if {@code epoch} is still the current one.
+   */
+  private long releasedBefore(long epoch) {
+    if (epoch >= epochNumber) {
+      return Long.MIN_VALUE;
+    }
+    // Older than the ring: the oldest time kept is later than the one we would want. Late, never
+    // early; and only for an entry not looked at for EPOCH_RING epochs, more than a TTL.
+    long next = Math.max(epoch + 1, epochNumber - EPOCH_MASK);
+    return epochTimes[(int) (next & EPOCH_MASK)];
+  }
+
+  /**
+   * Starts a new epoch if the current one is {@link #epochNanos} old: publishes its number, then
+   * reads the clock, so the time recorded for it is later than every release that saw the
+   * previous number. Returns the time to use for this run.
+   */
+  private long advanceEpoch(long now) {
+    if (epochNumber != 0 && now - epochTimes[(int) (epochNumber & EPOCH_MASK)] < epochNanos) {
+      return now;
+    }
+    long number = ++epochNumber;
+    epoch = number;
+    now = ticker.read();
+    epochTimes[(int) (number & EPOCH_MASK)] = now;
+    return now;
+  }
+
   /** True if {@code head} is idle, untouched since queued, and not due: nothing behind it is. */
   private boolean isWaitingHead(PoolEntry<K, R> head, long now) {
     long state = head.state;
@@ -950,6 +1050,10 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       return false; // leased and released since queued: its stamp is later than its place
     }
     long stamp = head.idleStamp;
+    if (stamp < 0) {
+      return false; // an epoch stamp (a release after all): let visit() work out its deadline
+    }
+    stamp += tickerOrigin;
     if (now - stamp >= ttlNanos) {
       return false;
     }
@@ -983,6 +1087,14 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       long stamp;
       if (entry.idleGen == generation) {
         stamp = entry.idleStamp;
+        if (stamp >= 0) {
+          stamp += tickerOrigin;
+        } else if ((stamp = releasedBefore(-1 - stamp)) == Long.MIN_VALUE) {
+          // Released in the current epoch: its bound is the next epoch's time. Look again then.
+          long nextEpoch = epochTimes[(int) (epochNumber & EPOCH_MASK)] + epochNanos;
+          dueHeap.add(new Due<>(nextEpoch, entry, generation, false));
+          return;
+        }
       } else if (filedAs != null && filedAs.provisional && filedAs.generation == generation) {
         // Still unstamped (its releaser is slow, or its ticker threw), but idle in this same
         // generation since we first looked: count from that look. Never early.
@@ -1005,19 +1117,33 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     }
   }
 
+  /**
+   * Hands a full batch of expired entries to the executor, so that when a great many fall due at
+   * once their closes start while the task is still expiring the rest; returns the list to go on
+   * filling.
+   */
+  private List<PoolEntry<K, R>> closeIfBatchFull(List<PoolEntry<K, R>> expired) {
+    if (expired.size() < CLOSE_BATCH) {
+      return expired;
+    }
+    closeExpired(expired);
+    return new ArrayList<>();
+  }
+
   private void closeExpired(List<PoolEntry<K, R>> expired) {
     expirations.add(expired.size());
-    for (PoolEntry<K, R> entry : expired) {
-      removeFromMap(entry);
-      if (listener != null) {
-        listener.expired(entry.key, instanceOf(entry)); // event: on the task, before the close
-      }
-    }
+    // The map removals and the listener's events run with the closes, off the expiry task: an
+    // expired entry left in the map meanwhile is retired, so a request that finds it removes it
+    // itself (see retainOrCreate) and installs a new one, which the conditional remove below then
+    // leaves alone.
     Runnable closeAll =
         () -> {
           for (PoolEntry<K, R> entry : expired) {
-            @SuppressWarnings("unchecked")
-            R instance = (R) entry.value;
+            removeFromMap(entry);
+            R instance = instanceOf(entry);
+            if (listener != null) {
+              listener.expired(entry.key, instance); // event: on the executor, before the close
+            }
             closeNow(entry, instance);
           }
         };

@@ -34,9 +34,10 @@ import java.time.Duration;
  * <h2>Threads</h2>
  *
  * <p>Methods are called synchronously on the thread where the event happened: the thread that ran
- * the factory or completed {@code openAsync}, the pool's scheduler (expiry), the caller of {@link
- * Pool#invalidate(Object)}, the thread that completed a close. With a time-to-live of zero, {@link
- * #onExpired} runs on the thread that closed the last lease. So an implementation must be
+ * the factory or completed {@code openAsync}, the pool's executor (expiry, just before the close),
+ * the caller of {@link Pool#invalidate(Object)}, the thread that completed a close. With a
+ * time-to-live of zero, {@link #onExpired} runs on the thread that closed the last lease. So an
+ * implementation must be
  * thread-safe (events of different keys arrive concurrently), should be quick and must not block.
  * Events of one instance arrive in the order above, except that {@link #onInvalidated} can come
  * after the close event when the instance's last lease is closed while {@code invalidate} runs.

@@ -12,6 +12,12 @@ final class FakeTicker implements Ticker {
     return nanos.get();
   }
 
+  /** Sets the time; tests only move it forward. */
+  FakeTicker set(long nanos) {
+    this.nanos.set(nanos);
+    return this;
+  }
+
   FakeTicker advance(Duration duration) {
     nanos.addAndGet(duration.toNanos());
     return this;

@@ -89,8 +89,46 @@ class LeaseAndTtlTest extends PoolTestSupport {
     scheduler.advance(Duration.ofSeconds(5)); // t=10: 10 s after the first release, 5 after last
     assertThat(resource.closes).hasValue(0);
     scheduler.advance(Duration.ofMillis(4_999));
-    assertThat(resource.closes).hasValue(0);
-    scheduler.advance(Duration.ofMillis(2)); // t=15.001: the reaper's 1 ms batching at most
+    assertThat(resource.closes).as("never before the TTL").hasValue(0);
+    scheduler.advance(Duration.ofMillis(1).plus(mostLate(Duration.ofSeconds(10))));
+    assertThat(resource.closes).hasValue(1);
+  }
+
+  /**
+   * How late an entry released while the expiry task owns it may close: it is stamped with the
+   * task's epoch rather than the clock (see KeyedPool's "Idle stamps"), so up to one epoch, a 64th
+   * of the TTL, plus the task's 1 ms batching.
+   */
+  static Duration mostLate(Duration ttl) {
+    return ttl.dividedBy(KeyedPool.EPOCHS_PER_TTL).plusMillis(1);
+  }
+
+  @Test
+  void epochStampedReleaseIsNeverEarlyAndAtMostAnEpochLate() {
+    Duration ttl = Duration.ofSeconds(64); // epochs of 1 s
+    newPool(ttl);
+    TestResource resource = lease("k"); // t=0: queued, the task owns it from now on
+    scheduler.advance(Duration.ofMillis(10_500));
+    assertThat(lease("k")).isSameAs(resource); // t=10.5, mid-epoch: idle again from here
+    scheduler.advance(ttl.minusMillis(1)); // t=74.499
+    assertThat(resource.closes).as("never before the TTL").hasValue(0);
+    scheduler.advance(Duration.ofMillis(1).plus(mostLate(ttl)));
+    assertThat(resource.closes).hasValue(1);
+  }
+
+  @Test
+  void epochStampIsNeverEarlyWhenTheExpiryTaskRunsLate() {
+    Duration ttl = Duration.ofSeconds(10);
+    newPool(ttl);
+    TestResource resource = lease("k"); // t=0: queued
+    scheduler.advance(Duration.ofSeconds(1)); // the task has started a few epochs
+    // The clock jumps 5 s while the task is held up: no epoch starts meanwhile, so the release
+    // below carries an epoch that began 5 s before it. Its bound is the task's next clock read.
+    ticker.advance(Duration.ofSeconds(5));
+    assertThat(lease("k")).isSameAs(resource); // t=6
+    scheduler.advance(ttl.minusMillis(1)); // t=15.999
+    assertThat(resource.closes).as("never before the TTL").hasValue(0);
+    scheduler.advance(Duration.ofMillis(1).plus(mostLate(ttl)));
     assertThat(resource.closes).hasValue(1);
   }
 
@@ -105,7 +143,9 @@ class LeaseAndTtlTest extends PoolTestSupport {
     scheduler.advance(Duration.ofSeconds(9)); // t=11: b is due, a is not
     assertThat(b.closes).hasValue(1);
     assertThat(a.closes).hasValue(0);
-    scheduler.advance(Duration.ofSeconds(1)); // t=12
+    scheduler.advance(Duration.ofMillis(999)); // t=11.999
+    assertThat(a.closes).hasValue(0);
+    scheduler.advance(Duration.ofMillis(1).plus(mostLate(Duration.ofSeconds(10))));
     assertThat(a.closes).hasValue(1);
   }
 
@@ -264,7 +304,7 @@ class LeaseAndTtlTest extends PoolTestSupport {
         .containsExactly(1L, 2L, 2L, 2);
     assertThat(pool.stats().idle()).isEqualTo(2);
     assertThat(pool.stats().leases()).as("hits + misses").isEqualTo(3);
-    scheduler.advance(Duration.ofSeconds(1));
+    scheduler.advance(Duration.ofSeconds(1).plus(mostLate(Duration.ofSeconds(1))));
     PoolStats stats = pool.stats();
     assertThat(stats.expirations()).isEqualTo(2);
     assertThat(stats.closes()).isEqualTo(2);

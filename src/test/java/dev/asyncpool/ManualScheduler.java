@@ -34,10 +34,27 @@ final class ManualScheduler extends AbstractExecutorService implements Scheduled
     this.ticker = ticker;
   }
 
-  /** Advances the clock and runs every task that falls due, including ones those tasks add. */
+  /**
+   * Advances the clock by {@code duration}, running every task that falls due on the way at its
+   * own due time (the clock stops there while it runs), including ones those tasks add.
+   */
   void advance(Duration duration) {
-    ticker.advance(duration);
-    runDue();
+    long end = ticker.read() + duration.toNanos();
+    for (; ; ) {
+      Task<?> task;
+      synchronized (this) {
+        task = tasks.peek();
+        if (task == null || task.due - end > 0) {
+          break;
+        }
+        tasks.poll();
+      }
+      if (task.due - ticker.read() > 0) {
+        ticker.set(task.due);
+      }
+      task.run();
+    }
+    ticker.set(end);
   }
 
   /** Runs every task due at the ticker's current time. */

@@ -1,0 +1,262 @@
+package dev.asyncpool.bench;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.LocalDate;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import org.openjdk.jmh.results.RunResult;
+import org.openjdk.jmh.runner.Runner;
+import org.openjdk.jmh.runner.options.ChainedOptionsBuilder;
+import org.openjdk.jmh.runner.options.OptionsBuilder;
+import org.openjdk.jmh.runner.options.TimeValue;
+
+/**
+ * Runs the whole suite, asyncpool and its peers in the same run, and prints the ratio table (also
+ * written to {@code target/benchmarks.md}). {@code -Dbench.quick=true} shortens every phase for a
+ * smoke run; {@code -Dbench.only=warm,churn,memory,expiry} picks phases.
+ */
+public final class BenchMain {
+
+  private static final boolean QUICK = Boolean.getBoolean("bench.quick");
+  private static final String ONLY = System.getProperty("bench.only", "");
+  private static final int[] THREADS = {1, 2};
+
+  private final StringBuilder report = new StringBuilder();
+
+  public static void main(String[] args) throws Exception {
+    new BenchMain().run();
+  }
+
+  private void run() throws Exception {
+    line(
+        "asyncpool benchmarks, %s, JDK %s (%s), %s %s, %d CPUs%s",
+        LocalDate.now(),
+        System.getProperty("java.version"),
+        System.getProperty("java.vm.name"),
+        System.getProperty("os.name"),
+        System.getProperty("os.arch"),
+        Runtime.getRuntime().availableProcessors(),
+        QUICK ? " (QUICK: not for the record)" : "");
+    if (phase("warm")) {
+      warm();
+    }
+    if (phase("churn")) {
+      churn();
+    }
+    if (phase("memory")) {
+      memory();
+    }
+    if (phase("expiry")) {
+      expiry();
+    }
+    Path out = Path.of("target", "benchmarks.md");
+    Files.createDirectories(out.getParent());
+    Files.writeString(out, report);
+    System.out.println();
+    System.out.println(report);
+    System.out.println("(also in " + out + ")");
+  }
+
+  private static boolean phase(String name) {
+    return ONLY.isBlank() || Set.of(ONLY.split(",")).contains(name);
+  }
+
+  // ------------------------------------------------------------------------------------------
+
+  private static final String[] WARM_PEERS = {"floor", "grpc", "caffeine", "commonsPool2"};
+
+  private void warm() throws Exception {
+    // (keys, threads) -> method -> ops/us
+    Map<String, Map<String, double[]>> scores = new TreeMap<>();
+    for (int threads : THREADS) {
+      for (RunResult result : jmh(WarmLease.class, threads)) {
+        String row = String.format(
+            "%5s keys, %d thread%s", result.getParams().getParam("keys"), threads, threads == 1 ? "" : "s");
+        scores.computeIfAbsent(row, r -> new LinkedHashMap<>()).put(method(result), score(result));
+      }
+    }
+    line("");
+    line("## Warm lease: get + close of an existing instance (ops/us, higher is better)");
+    line("");
+    line("| keys, threads | asyncpool | floor | grpc | caffeine | commons-pool2 | acquire().join() "
+        + "| x floor (>= 0.5) | x grpc (>= 10) | x caffeine (>= 2) | acquire x floor (>= 0.33) |");
+    line("|---|---|---|---|---|---|---|---|---|---|---|");
+    for (Map.Entry<String, Map<String, double[]>> row : scores.entrySet()) {
+      Map<String, double[]> s = row.getValue();
+      double ours = s.get("asyncpool")[0];
+      double acquire = s.get("asyncpoolAcquireJoin")[0];
+      StringBuilder cells = new StringBuilder("| " + row.getKey() + " | " + fmt(s.get("asyncpool")));
+      for (String peer : WARM_PEERS) {
+        cells.append(" | ").append(fmt(s.get(peer)));
+      }
+      cells.append(" | ").append(fmt(s.get("asyncpoolAcquireJoin")));
+      cells.append(" | ").append(ratio(ours, s.get("floor")[0], 0.5));
+      cells.append(" | ").append(ratio(ours, s.get("grpc")[0], 10));
+      cells.append(" | ").append(ratio(ours, s.get("caffeine")[0], 2));
+      cells.append(" | ").append(ratio(acquire, s.get("floor")[0], 0.33)).append(" |");
+      line(cells.toString());
+    }
+  }
+
+  private static final String[] CHURN_PEERS = {"floor", "grpc", "caffeine", "commonsPool2"};
+
+  private void churn() throws Exception {
+    Map<String, Map<String, double[]>> scores = new TreeMap<>();
+    for (int threads : THREADS) {
+      for (RunResult result : jmh(ColdChurn.class, threads)) {
+        String row = threads + " thread" + (threads == 1 ? "" : "s");
+        scores.computeIfAbsent(row, r -> new LinkedHashMap<>()).put(method(result), score(result));
+      }
+    }
+    line("");
+    line("## Cold churn: every lease creates and every release closes (ops/us, no target)");
+    line("");
+    line("| threads | asyncpool | floor (compute) | grpc | caffeine | commons-pool2 | x floor | x grpc "
+        + "| x caffeine | x commons-pool2 |");
+    line("|---|---|---|---|---|---|---|---|---|---|");
+    for (Map.Entry<String, Map<String, double[]>> row : scores.entrySet()) {
+      Map<String, double[]> s = row.getValue();
+      double ours = s.get("asyncpool")[0];
+      StringBuilder cells = new StringBuilder("| " + row.getKey() + " | " + fmt(s.get("asyncpool")));
+      for (String peer : CHURN_PEERS) {
+        cells.append(" | ").append(fmt(s.get(peer)));
+      }
+      for (String peer : CHURN_PEERS) {
+        cells.append(" | ").append(ratio(ours, s.get(peer)[0], 0));
+      }
+      line(cells.append(" |").toString());
+    }
+  }
+
+  private void memory() throws Exception {
+    int n = QUICK ? 50_000 : 200_000;
+    line("");
+    line("## Memory per idle entry: %,d keys leased once and released, after GC (bytes, lower is better)", n);
+    line("");
+    line("| peer | bytes per idle entry | x floor (asyncpool <= 1.5) |");
+    line("|---|---|---|");
+    Map<String, Double> bytes = new LinkedHashMap<>();
+    for (String peer : List.of("floor", "asyncpool", "caffeine", "commonsPool2")) {
+      // commons-pool2 registers each key in a list (O(keys) per new key): a tenth of the keys.
+      int keys = peer.equals("commonsPool2") ? n / 10 : n;
+      Map<String, String> result =
+          fork(MemoryRun.class, List.of("-Xms2g", "-Xmx2g", "-XX:+UseSerialGC"), peer, String.valueOf(keys));
+      bytes.put(peer, Double.parseDouble(result.get("bytesPerEntry")));
+    }
+    for (Map.Entry<String, Double> entry : bytes.entrySet()) {
+      double limit = entry.getKey().equals("asyncpool") ? 1.5 : 0;
+      line("| %s%s | %.1f | %s |", entry.getKey(),
+          entry.getKey().equals("commonsPool2") ? String.format(Locale.ROOT, " (%,d keys)", n / 10) : "", entry.getValue(),
+          ratioLowerBetter(entry.getValue(), bytes.get("floor"), limit));
+    }
+  }
+
+  private void expiry() throws Exception {
+    int n = QUICK ? 100_000 : 1_000_000;
+    line("");
+    line("## Expiry at scale: %,d keys leased once and released, TTL 1 s", n);
+    line("");
+    line("| peer | closed | early (must be 0) | lateness p50 | p99 (<= 100 ms) | max "
+        + "| CPU, last release to last close | CPU per close (<= 500 ns) |");
+    line("|---|---|---|---|---|---|---|---|");
+    for (String peer : List.of("asyncpool", "grpc", "caffeine")) {
+      Map<String, String> r =
+          fork(ExpiryRun.class, List.of("-Xms4g", "-Xmx4g"), peer, String.valueOf(n), "1000");
+      line("| %s | %,d | %s | %s ms | %s ms | %s ms | %s ms | %s ns |", peer,
+          Long.parseLong(r.get("closed")), r.get("early"), r.get("p50Ms"), r.get("p99Ms"),
+          r.get("maxMs"), r.get("cpuMs"), r.get("cpuPerCloseNs"));
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+
+  private static Collection<RunResult> jmh(Class<?> benchmark, int threads) throws Exception {
+    ChainedOptionsBuilder options =
+        new OptionsBuilder()
+            .include(benchmark.getName() + "\\.")
+            .threads(threads)
+            .forks(1)
+            .jvmArgs("-Xms2g", "-Xmx2g")
+            .warmupIterations(QUICK ? 1 : 3)
+            .warmupTime(TimeValue.seconds(1))
+            .measurementIterations(QUICK ? 2 : 5)
+            .measurementTime(TimeValue.seconds(1));
+    return new Runner(options.build()).run();
+  }
+
+  private static String method(RunResult result) {
+    String name = result.getParams().getBenchmark();
+    return name.substring(name.lastIndexOf('.') + 1);
+  }
+
+  private static double[] score(RunResult result) {
+    return new double[] {
+      result.getPrimaryResult().getScore(), result.getPrimaryResult().getScoreError()
+    };
+  }
+
+  /** Runs {@code main} in a JVM of its own and returns the fields of its RESULT line. */
+  private static Map<String, String> fork(Class<?> main, List<String> jvmArgs, String... args)
+      throws IOException, InterruptedException {
+    List<String> command = new ArrayList<>();
+    command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+    command.addAll(jvmArgs);
+    command.add("-cp");
+    command.add(System.getProperty("java.class.path"));
+    command.add(main.getName());
+    command.addAll(List.of(args));
+    System.out.println("# " + main.getSimpleName() + " " + String.join(" ", args));
+    Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
+    Map<String, String> fields = new LinkedHashMap<>();
+    try (BufferedReader out =
+        new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
+      for (String text; (text = out.readLine()) != null; ) {
+        System.out.println(text);
+        if (text.startsWith("RESULT ")) {
+          for (String field : text.substring(7).split(" ")) {
+            int eq = field.indexOf('=');
+            fields.put(field.substring(0, eq), field.substring(eq + 1));
+          }
+        }
+      }
+    }
+    int exit = process.waitFor();
+    if (exit != 0 || fields.isEmpty()) {
+      throw new IllegalStateException(main.getSimpleName() + " " + List.of(args) + " failed: exit " + exit);
+    }
+    return fields;
+  }
+
+  private static String fmt(double[] score) {
+    return score == null ? "-" : String.format(Locale.ROOT, "%.1f ± %.1f", score[0], score[1]);
+  }
+
+  /** {@code ours / theirs}, marked when it misses {@code target} (0: no target). */
+  private static String ratio(double ours, double theirs, double target) {
+    double ratio = ours / theirs;
+    String text = String.format(Locale.ROOT, "%.2f", ratio);
+    return target == 0 ? text : ratio >= target ? text : "**" + text + " (miss)**";
+  }
+
+  private static String ratioLowerBetter(double ours, double theirs, double limit) {
+    double ratio = ours / theirs;
+    String text = String.format(Locale.ROOT, "%.2f", ratio);
+    return limit == 0 || ratio <= limit ? text : "**" + text + " (miss)**";
+  }
+
+  private void line(String format, Object... args) {
+    String text = args.length == 0 ? format : String.format(Locale.ROOT, format, args);
+    report.append(text).append('\n');
+  }
+}

@@ -1,0 +1,158 @@
+package dev.asyncpool.bench;
+
+import com.github.benmanes.caffeine.cache.Cache;
+import dev.asyncpool.Lease;
+import dev.asyncpool.Pool;
+import io.grpc.internal.SharedResourceHolder;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
+import org.apache.commons.pool2.impl.GenericKeyedObjectPool;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.infra.BenchmarkParams;
+import org.openjdk.jmh.infra.Blackhole;
+import org.openjdk.jmh.infra.ThreadParams;
+
+/**
+ * Workload 1: a lease of an instance that already exists, {@code try (var l = pool.get(k)) {
+ * consume(l.get()); }}, for asyncpool and each peer on the same keys and threads. Only the peer
+ * the running benchmark method uses is built.
+ */
+@State(Scope.Benchmark)
+@BenchmarkMode(Mode.Throughput)
+@OutputTimeUnit(TimeUnit.MICROSECONDS)
+public class WarmLease {
+
+  /** 1: every thread on one hot key. 1024: spread, as a service with many tenants. */
+  @Param({"1", "1024"})
+  public int keys;
+
+  private static final Function<String, Client> NEW_CLIENT = Client::new;
+
+  String[] names;
+  Pool<String, Client> pool;
+  Floor<String> floor;
+  Cache<String, Client> caffeine;
+  GenericKeyedObjectPool<String, Client> commonsPool;
+  SharedResourceHolder.Resource<Client>[] grpcResources;
+
+  /** The per-thread key sequence. */
+  @State(Scope.Thread)
+  public static class Keys {
+    Ring ring;
+
+    @Setup(Level.Trial)
+    public void setUp(WarmLease bench, ThreadParams thread) {
+      ring = new Ring(bench.keys, 4096, 0x5EED + thread.getThreadIndex());
+    }
+  }
+
+  @Setup(Level.Trial)
+  public void setUp(BenchmarkParams params) throws Exception {
+    names = Peers.keyNames(keys);
+    String method = params.getBenchmark().substring(params.getBenchmark().lastIndexOf('.') + 1);
+    switch (method) {
+      case "asyncpool", "asyncpoolAcquireJoin" -> {
+        pool = Pool.builder(Client::new).ttl(Duration.ofSeconds(30)).build();
+        for (String name : names) {
+          pool.get(name).close();
+        }
+      }
+      case "floor" -> {
+        floor = new Floor<>(NEW_CLIENT);
+        for (String name : names) {
+          floor.release(floor.retain(name));
+        }
+      }
+      case "caffeine" -> {
+        caffeine = Peers.caffeine(Duration.ofSeconds(30));
+        for (String name : names) {
+          caffeine.get(name, NEW_CLIENT);
+        }
+      }
+      case "commonsPool2" -> {
+        commonsPool = Peers.commonsPool(NEW_CLIENT, 8);
+        for (String name : names) {
+          commonsPool.returnObject(name, commonsPool.borrowObject(name));
+        }
+      }
+      case "grpc" -> {
+        grpcResources = Peers.grpcResources(keys);
+        for (SharedResourceHolder.Resource<Client> resource : grpcResources) {
+          SharedResourceHolder.release(resource, SharedResourceHolder.get(resource));
+        }
+      }
+      default -> throw new IllegalStateException("no peer for benchmark " + method);
+    }
+  }
+
+  @TearDown(Level.Trial)
+  public void tearDown() {
+    if (pool != null) {
+      pool.close();
+    }
+    if (commonsPool != null) {
+      commonsPool.close();
+    }
+  }
+
+  @Benchmark
+  public void asyncpool(Keys keys, Blackhole blackhole) {
+    try (Lease<Client> lease = pool.get(names[keys.ring.next()])) {
+      blackhole.consume(lease.get());
+    }
+  }
+
+  @Benchmark
+  public void asyncpoolAcquireJoin(Keys keys, Blackhole blackhole) {
+    try (Lease<Client> lease = pool.acquire(names[keys.ring.next()]).join()) {
+      blackhole.consume(lease.get());
+    }
+  }
+
+  @Benchmark
+  public void floor(Keys keys, Blackhole blackhole) {
+    Floor.Entry entry = floor.retain(names[keys.ring.next()]);
+    try {
+      blackhole.consume(entry.value);
+    } finally {
+      floor.release(entry);
+    }
+  }
+
+  @Benchmark
+  public void grpc(Keys keys, Blackhole blackhole) {
+    SharedResourceHolder.Resource<Client> resource = grpcResources[keys.ring.next()];
+    Client client = SharedResourceHolder.get(resource);
+    try {
+      blackhole.consume(client);
+    } finally {
+      SharedResourceHolder.release(resource, client);
+    }
+  }
+
+  @Benchmark
+  public void caffeine(Keys keys, Blackhole blackhole) {
+    blackhole.consume(caffeine.get(names[keys.ring.next()], NEW_CLIENT));
+  }
+
+  @Benchmark
+  public void commonsPool2(Keys keys, Blackhole blackhole) throws Exception {
+    String name = names[keys.ring.next()];
+    Client client = commonsPool.borrowObject(name);
+    try {
+      blackhole.consume(client);
+    } finally {
+      commonsPool.returnObject(name, client);
+    }
+  }
+}
