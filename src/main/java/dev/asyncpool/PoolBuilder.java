@@ -79,6 +79,11 @@ public final class PoolBuilder<K, R> {
    * closes an instance as soon as its last lease is closed. Durations too long to count in
    * nanoseconds (about 292 years) are treated as "never expire".
    *
+   * <p>An idle instance is never closed before {@code ttl} has passed since its last release, and
+   * at most {@code ttl / 64} plus one millisecond after that (a warm release reads no clock; it
+   * records the expiry task's current period of {@code ttl / 64}, which bounds its time), on a
+   * scheduler that runs tasks on time.
+   *
    * @param ttl the idle time-to-live; default 30 seconds
    * @return this builder
    * @throws NullPointerException if {@code ttl} is null
