@@ -70,7 +70,7 @@ public final class ExpiryRun {
       case "asyncpool" -> {
         Pool<Integer, TimedClient> pool =
             Pool.builder(TimedClient::new).ttl(Duration.ofNanos(ttlNanos)).build();
-        @SuppressWarnings("unchecked")
+        @SuppressWarnings({"unchecked", "rawtypes"})
         Lease<TimedClient>[] leases = new Lease[n];
         for (int i = 0; i < n; i++) {
           leases[i] = pool.get(keys[i]);
@@ -87,7 +87,7 @@ public final class ExpiryRun {
         if (ttlNanos != TimeUnit.SECONDS.toNanos(1)) {
           throw new IllegalArgumentException("gRPC's holder closes 1 s after release, not " + args[2] + " ms");
         }
-        @SuppressWarnings("unchecked")
+        @SuppressWarnings({"unchecked", "rawtypes"})
         SharedResourceHolder.Resource<TimedClient>[] resources = new SharedResourceHolder.Resource[n];
         TimedClient[] instances = new TimedClient[n];
         for (int i = 0; i < n; i++) {

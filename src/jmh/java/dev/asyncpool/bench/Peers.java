@@ -43,7 +43,7 @@ final class Peers {
   }
 
   /** gRPC keys its holder by the identity of the {@code Resource}: one per key. */
-  @SuppressWarnings("unchecked")
+  @SuppressWarnings({"unchecked", "rawtypes"})
   static SharedResourceHolder.Resource<Client>[] grpcResources(int count) {
     SharedResourceHolder.Resource<Client>[] resources = new SharedResourceHolder.Resource[count];
     for (int i = 0; i < count; i++) {
