@@ -1,0 +1,124 @@
+package dev.asyncpool;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.time.Duration;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+
+/** Review findings on the epoch-stamped warm release (1286b62). */
+class EpochReviewTest extends PoolTestSupport {
+
+  /** A ticker over the fake one that throws on chosen reads, as a broken clock source would. */
+  final class FlakyTicker implements Ticker {
+    private int skip = -1;
+    private int failures;
+    private boolean alternate;
+    private boolean lastFailed;
+
+    @Override
+    public synchronized long read() {
+      if (skip > 0) {
+        skip--;
+      } else if (skip == 0 && failures > 0) {
+        if (!alternate || !lastFailed) {
+          failures--;
+          lastFailed = true;
+          throw new IllegalStateException("ticker hiccup");
+        }
+      }
+      lastFailed = false;
+      return ticker.read();
+    }
+
+    /**
+     * After {@code skip} good reads, {@code count} reads throw: in a row, or, if {@code
+     * alternate}, every other read (a flaky clock: the expiry task's first read passes, the one
+     * in advanceEpoch fails).
+     */
+    synchronized void fail(int skip, int count, boolean alternate) {
+      this.skip = skip;
+      this.failures = count;
+      this.alternate = alternate;
+      this.lastFailed = false;
+    }
+  }
+
+  /**
+   * advanceEpoch publishes epoch e+1, then reads the clock. If that read throws, epochTimes[e+1]
+   * is never written, yet the next run starts e+2 on top of it; a release stamped e then gets
+   * releasedBefore(e) = epochTimes[e+1] = whatever the ring held (0 here): it closes at once.
+   */
+  @Test
+  void aTickerFailureWhileStartingAnEpochMustNotCloseEarly() {
+    ticker.set(Duration.ofHours(1).toNanos()); // any real ticker reading is far from 0
+    FlakyTicker flaky = new FlakyTicker();
+    Duration ttl = Duration.ofSeconds(64); // epochs of 1 s
+    pool = Pool.<String, TestResource>builder(factory)
+        .ticker(flaky)
+        .scheduler(scheduler)
+        .executor(directExecutor)
+        .name("test-pool")
+        .ttl(ttl)
+        .build();
+    TestResource resource = lease("k"); // t=0: precise stamp, queued; first run at t=1 s
+    ticker.advance(Duration.ofMillis(500));
+    assertThat(lease("k")).isSameAs(resource); // t=0.5 s: owned, so stamped with epoch 0
+    flaky.fail(1, 1, false); // the first run reads the clock, then throws in advanceEpoch
+    scheduler.advance(Duration.ofSeconds(1)); // t=1.5: the run fails and retries in 1 ms
+    scheduler.advance(Duration.ofMillis(10)); // the retry starts epoch 2, then visits "k"
+    assertThat(resource.closes).as("idle for 1 s of a 64 s TTL").hasValue(0);
+  }
+
+  /**
+   * The same with the clock failing for a while (each retry, 1 ms apart, burns an epoch number):
+   * once it is back, the ring holds times from earlier laps, and stamps map to them.
+   */
+  @Test
+  void aTickerOutageMustNotCloseEarly() {
+    FlakyTicker flaky = new FlakyTicker();
+    Duration ttl = Duration.ofSeconds(64); // epochs of 1 s
+    pool = Pool.<String, TestResource>builder(factory)
+        .ticker(flaky)
+        .scheduler(scheduler)
+        .executor(directExecutor)
+        .name("test-pool")
+        .ttl(ttl)
+        .build();
+    TestResource resource = lease("k");
+    for (int i = 0; i < 20; i++) { // 200 s, many epochs: the ring is full of real times
+      scheduler.advance(Duration.ofSeconds(10));
+      assertThat(lease("k")).isSameAs(resource); // stamped with the current epoch
+    }
+    // A flaky clock: every run's first read passes, the one in advanceEpoch throws; each such
+    // run publishes a new epoch number and writes no time, then retries 1 ms later.
+    flaky.fail(0, 300, true);
+    scheduler.advance(Duration.ofSeconds(2));
+    // The clock works again. "k" sits in the heap under the deadline of an earlier stamp; when it
+    // comes up, releasedBefore(stamp) falls back to the oldest epoch in the ring, which is a burnt
+    // number whose slot still holds a time from a lap (128 epochs, ~2 min) before.
+    scheduler.advance(ttl.minusSeconds(3)); // 63 s after the last release
+    assertThat(resource.closes).as("idle for 63 s of a 64 s TTL").hasValue(0);
+  }
+
+  /**
+   * The documented bound is TTL/64 + 1 ms late at most, but an epoch is at least 1 ms: for a TTL
+   * under 64 ms a warm release can close up to 1 ms (epoch) + 1 ms (batching) late.
+   */
+  @Test
+  void smallTtlStaysWithinTheDocumentedLateness() {
+    Duration ttl = Duration.ofMillis(10).plusNanos(500_000); // 10.5 ms, epochs of 1 ms
+    newPool(ttl);
+    TestResource resource = lease("k"); // t=0: queued, first run at 1 ms
+    scheduler.advance(Duration.ofMillis(1)); // t=1: epoch 1 starts
+    ticker.advance(Duration.ofNanos(1_000));
+    assertThat(lease("k")).isSameAs(resource); // t=1.001 ms: stamped with epoch 1
+    long releasedAt = ticker.read();
+    Duration documented = ttl.plus(LeaseAndTtlTest.mostLate(ttl)); // 10.5 + 0.164 + 1 ms
+    scheduler.advance(ttl.minusNanos(1_000)); // up to 1 ns before the TTL since that release
+    assertThat(resource.closes).as("never early").hasValue(0);
+    long deadline = releasedAt + documented.toNanos();
+    scheduler.advance(Duration.ofNanos(deadline - ticker.read()));
+    assertThat(resource.closes).as("closed by TTL + TTL/64 + 1 ms").hasValue(1);
+  }
+}
