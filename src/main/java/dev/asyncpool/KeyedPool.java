@@ -1033,10 +1033,13 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     if (epochNumber != 0 && now - epochTimes[(int) (epochNumber & EPOCH_MASK)] < epochNanos) {
       return now;
     }
-    long number = ++epochNumber;
+    long number = epochNumber + 1;
     epoch = number;
+    // If this read throws, epochNumber stays put: the retry publishes the same number again, so
+    // no number is ever in use (by the ring, or by releasedBefore) without a time of its own.
     now = ticker.read();
     epochTimes[(int) (number & EPOCH_MASK)] = now;
+    epochNumber = number;
     return now;
   }
 
