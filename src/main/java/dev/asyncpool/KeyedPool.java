@@ -106,7 +106,7 @@ import org.slf4j.LoggerFactory;
  * publishes the new number, then reads the clock and keeps that time. A release that read epoch
  * {@code e} happened before epoch {@code e + 1} was published, so before the time kept for
  * {@code e + 1}: counting the TTL from that time is never early, and at most one epoch (a 64th of
- * the TTL, plus the task's 1 ms batching) late. An entry stamped with the current epoch is looked
+ * the TTL, at least 1 ms) plus the task's 1 ms batching late. An entry stamped with the current epoch is looked
  * at again when the next one starts. Precise stamps are stored as the time since the pool was
  * built (never negative), epoch stamps as {@code -1 - epoch}, so the one field tells which it is
  * and is written in one store.

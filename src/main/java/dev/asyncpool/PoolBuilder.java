@@ -80,9 +80,9 @@ public final class PoolBuilder<K, R> {
    * nanoseconds (about 292 years) are treated as "never expire".
    *
    * <p>An idle instance is never closed before {@code ttl} has passed since its last release, and
-   * at most {@code ttl / 64} plus one millisecond after that (a warm release reads no clock; it
-   * records the expiry task's current period of {@code ttl / 64}, which bounds its time), on a
-   * scheduler that runs tasks on time.
+   * at most {@code ttl / 64} (but at least 1 ms) plus 1 ms after that: a warm release reads no
+   * clock but records the expiry task's current period of that length, which bounds its time. This
+   * assumes a scheduler that runs tasks on time.
    *
    * @param ttl the idle time-to-live; default 30 seconds
    * @return this builder

@@ -97,10 +97,12 @@ class LeaseAndTtlTest extends PoolTestSupport {
   /**
    * How late an entry released while the expiry task owns it may close: it is stamped with the
    * task's epoch rather than the clock (see KeyedPool's "Idle stamps"), so up to one epoch, a 64th
-   * of the TTL, plus the task's 1 ms batching.
+   * of the TTL but at least 1 ms, plus the task's 1 ms batching.
    */
   static Duration mostLate(Duration ttl) {
-    return ttl.dividedBy(KeyedPool.EPOCHS_PER_TTL).plusMillis(1);
+    Duration epoch = ttl.dividedBy(KeyedPool.EPOCHS_PER_TTL);
+    Duration atLeast = Duration.ofMillis(1);
+    return (epoch.compareTo(atLeast) < 0 ? atLeast : epoch).plusMillis(1);
   }
 
   @Test
