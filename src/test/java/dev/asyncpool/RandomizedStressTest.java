@@ -19,15 +19,16 @@ import java.util.concurrent.Future;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * Several threads, few keys, TTLs of 0 and a few milliseconds, random failures injected into
- * create, open and close. Checks semantics 2 and 3 while it runs and, after the pool's close, that
- * every created instance was closed exactly once. Also run for minutes with {@code
- * -Dasyncpool.stress.ops=...}.
+ * create, open and close. Checks semantics 2 and 3 while it runs (including that no instance closes
+ * before the TTL since its last release) and, after the pool's close, that every created instance
+ * was closed exactly once. Also run for minutes with {@code -Dasyncpool.stress.ops=...}.
  */
 class RandomizedStressTest {
 
@@ -41,6 +42,8 @@ class RandomizedStressTest {
     final AtomicInteger closes = new AtomicInteger();
     volatile boolean openCompleted;
     final AtomicInteger leasedNow = new AtomicInteger();
+    /** The latest time a lease was about to be released: at or before the real last release. */
+    final AtomicLong releasingAt = new AtomicLong(Long.MIN_VALUE);
 
     FaultyResource(String key) {
       this.key = key;
@@ -69,6 +72,12 @@ class RandomizedStressTest {
       if (leasedNow.get() != 0) {
         violations.add("closed while leased: " + key);
       }
+      long releasing = releasingAt.get();
+      if (expiryOnly
+          && releasing != Long.MIN_VALUE
+          && System.nanoTime() - releasing < ttlNanos) {
+        violations.add("closed before the TTL since its last release: " + key);
+      }
       int dice = ThreadLocalRandom.current().nextInt(100);
       if (dice < 4) {
         throw new IllegalStateException("close threw");
@@ -88,10 +97,18 @@ class RandomizedStressTest {
 
   static final List<String> violations = new CopyOnWriteArrayList<>();
 
+  /** The TTL of the running test; the pool's ticker is the system one, like System.nanoTime. */
+  static volatile long ttlNanos;
+
+  /** True while only the TTL may close an instance (no invalidate, no shutdown yet). */
+  static volatile boolean expiryOnly;
+
   @ParameterizedTest(name = "ttl={0}ms, invalidate={1}")
   @CsvSource({"0, false", "2, false", "0, true", "3, true"})
   void invariantsHoldUnderRandomFaults(long ttlMillis, boolean invalidate) throws Exception {
     violations.clear();
+    ttlNanos = TimeUnit.MILLISECONDS.toNanos(ttlMillis);
+    expiryOnly = !invalidate;
     List<FaultyResource> created = new CopyOnWriteArrayList<>();
     Pool<String, FaultyResource> pool =
         Pool.<String, FaultyResource>builder(
@@ -155,6 +172,7 @@ class RandomizedStressTest {
                       }
                       check(r.closes.get() == 0, "closed while leased: " + key);
                       leased.remove(r);
+                      r.releasingAt.accumulateAndGet(System.nanoTime(), Math::max);
                       r.leasedNow.decrementAndGet();
                     }
                     leases.incrementAndGet();
@@ -172,6 +190,7 @@ class RandomizedStressTest {
       future.get(120, TimeUnit.SECONDS);
     }
     threads.shutdown();
+    expiryOnly = false; // shutdown closes idle instances at once
     pool.closeAsync().get(30, TimeUnit.SECONDS);
 
     assertThat(unexpected.get()).isNull();
