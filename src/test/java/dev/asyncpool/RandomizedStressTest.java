@@ -11,6 +11,7 @@ import java.util.SplittableRandom;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentSkipListMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
@@ -21,6 +22,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.atomic.LongAdder;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -34,6 +36,16 @@ class RandomizedStressTest {
 
   static final int OPS_PER_THREAD = Integer.getInteger("asyncpool.stress.ops", 15_000);
   static final int THREADS = Integer.getInteger("asyncpool.stress.threads", 4);
+
+  /** How long the threads of one run may take; the long run of {@code -Pstress} needs more. */
+  static final long TIMEOUT_SECONDS = Long.getLong("asyncpool.stress.timeoutSeconds", 120);
+
+  /** Faults injected so far in this run, by kind, for the summary line. */
+  static final Map<String, LongAdder> injected = new ConcurrentSkipListMap<>();
+
+  static void inject(String kind) {
+    injected.computeIfAbsent(kind, k -> new LongAdder()).increment();
+  }
 
   /** A resource whose open and close misbehave at random. */
   static final class FaultyResource implements AsyncResource {
@@ -54,9 +66,11 @@ class RandomizedStressTest {
       opens.incrementAndGet();
       int dice = ThreadLocalRandom.current().nextInt(100);
       if (dice < 4) {
+        inject("open failed");
         return CompletableFuture.failedFuture(new IllegalStateException("open failed: " + key));
       }
       if (dice < 6) {
+        inject("open threw");
         throw new IllegalStateException("open threw: " + key);
       }
       if (dice < 20) {
@@ -80,12 +94,15 @@ class RandomizedStressTest {
       }
       int dice = ThreadLocalRandom.current().nextInt(100);
       if (dice < 4) {
+        inject("close threw");
         throw new IllegalStateException("close threw");
       }
       if (dice < 8) {
+        inject("close returned null");
         return null;
       }
       if (dice < 12) {
+        inject("close failed");
         return CompletableFuture.failedFuture(new IllegalStateException("close failed"));
       }
       if (dice < 30) {
@@ -109,11 +126,14 @@ class RandomizedStressTest {
     violations.clear();
     ttlNanos = TimeUnit.MILLISECONDS.toNanos(ttlMillis);
     expiryOnly = !invalidate;
+    injected.clear();
+    long started = System.nanoTime();
     List<FaultyResource> created = new CopyOnWriteArrayList<>();
     Pool<String, FaultyResource> pool =
         Pool.<String, FaultyResource>builder(
                 key -> {
                   if (ThreadLocalRandom.current().nextInt(100) < 4) {
+                    inject("factory threw");
                     throw new IllegalStateException("factory failed: " + key);
                   }
                   FaultyResource r = new FaultyResource(key);
@@ -130,6 +150,7 @@ class RandomizedStressTest {
     }
     AtomicInteger leases = new AtomicInteger();
     AtomicInteger failures = new AtomicInteger();
+    AtomicInteger invalidations = new AtomicInteger();
     AtomicReference<Throwable> unexpected = new AtomicReference<>();
     ExecutorService threads = Executors.newFixedThreadPool(THREADS);
     CountDownLatch start = new CountDownLatch(1);
@@ -151,6 +172,7 @@ class RandomizedStressTest {
                   try {
                     if (invalidate && op < 3) {
                       pool.invalidate(key);
+                      invalidations.incrementAndGet();
                       continue;
                     }
                     Lease<FaultyResource> lease =
@@ -187,7 +209,7 @@ class RandomizedStressTest {
     }
     start.countDown();
     for (Future<?> future : futures) {
-      future.get(120, TimeUnit.SECONDS);
+      future.get(TIMEOUT_SECONDS, TimeUnit.SECONDS);
     }
     threads.shutdown();
     expiryOnly = false; // shutdown closes idle instances at once
@@ -207,8 +229,23 @@ class RandomizedStressTest {
     assertThat(stats.live()).isZero();
     assertThat(stats.closes() + stats.closeFailures()).isEqualTo(created.size());
     System.out.printf(
-        "stress ttl=%dms invalidate=%b: %d leases, %d injected failures seen, %d instances, %s%n",
-        ttlMillis, invalidate, leases.get(), failures.get(), created.size(), stats);
+        "stress ttl=%dms invalidate=%b, %d threads x %,d ops in %.1f s: %,d leases, %,d"
+            + " invalidations, %,d failures seen by callers, %,d instances created, %,d closed"
+            + " (%,d of them by a close that failed), %,d expired; injected %s; %s%n",
+        ttlMillis,
+        invalidate,
+        THREADS,
+        OPS_PER_THREAD,
+        (System.nanoTime() - started) / 1e9,
+        leases.get(),
+        invalidations.get(),
+        failures.get(),
+        created.size(),
+        stats.closes() + stats.closeFailures(),
+        stats.closeFailures(),
+        stats.expirations(),
+        injected,
+        stats);
   }
 
   private static void check(boolean ok, String violation) {

@@ -1,0 +1,248 @@
+package dev.asyncpool;
+
+import static dev.asyncpool.StateCellOps.entry;
+import static dev.asyncpool.StateCellOps.leases;
+import static org.openjdk.jcstress.annotations.Expect.ACCEPTABLE;
+import static org.openjdk.jcstress.annotations.Expect.FORBIDDEN;
+
+import org.openjdk.jcstress.annotations.Actor;
+import org.openjdk.jcstress.annotations.Arbiter;
+import org.openjdk.jcstress.annotations.JCStressTest;
+import org.openjdk.jcstress.annotations.Outcome;
+import org.openjdk.jcstress.annotations.State;
+import org.openjdk.jcstress.infra.results.III_Result;
+import org.openjdk.jcstress.infra.results.IIII_Result;
+import org.openjdk.jcstress.infra.results.ZII_Result;
+
+/**
+ * jcstress tests of {@link PoolEntry}'s packed state word: two threads race one step each of the
+ * lease protocol ({@link StateCellOps}), and an arbiter reads the word after both. Every outcome
+ * not listed as acceptable is forbidden: a lease taken on an entry whose close was claimed, a
+ * close claimed twice or never, a lease count gone wrong.
+ *
+ * <p>Results: a retain reports 1 leased, 0 refused, 2 refused and its undo claimed the close; a
+ * release reports 0 nothing, 1 made the entry idle, 2 claimed the close; {@code retire()} reports
+ * 1 retired and claimed, 0 retired with leases open, -1 already retired; the arbiter reports the
+ * lease count left (-1 if it went below zero).
+ */
+final class StateCellStress {
+
+  private StateCellStress() {}
+
+  /** A lease requested while {@code invalidate} or shutdown retires an idle entry. */
+  @JCStressTest
+  @Outcome(id = "1, 0, 1", expect = ACCEPTABLE, desc = "leased first; retired, its release will close it")
+  @Outcome(id = "0, 1, 0", expect = ACCEPTABLE, desc = "retired and claimed first; the retain was refused and undone")
+  @Outcome(expect = FORBIDDEN, desc = "leased after the close was claimed, claimed twice, or a count gone wrong")
+  @State
+  public static class RetainVsRetire {
+    final PoolEntry<String, Object> entry = entry(0);
+
+    @Actor
+    public void lease(III_Result r) {
+      r.r1 = StateCellOps.retain(entry);
+    }
+
+    @Actor
+    public void retire(III_Result r) {
+      r.r2 = entry.retire();
+    }
+
+    @Arbiter
+    public void after(III_Result r) {
+      r.r3 = leases(entry);
+    }
+  }
+
+  /** A lease requested while the expiry task retires the idle entry it found due. */
+  @JCStressTest
+  @Outcome(id = "1, 0, 1", expect = ACCEPTABLE, desc = "leased first; the expiry's CAS failed, it stays open")
+  @Outcome(id = "0, 2, 0", expect = ACCEPTABLE, desc = "expired first; the retain was refused and undone")
+  @Outcome(expect = FORBIDDEN, desc = "leased an expired entry, claimed twice, or a count gone wrong")
+  @State
+  public static class RetainVsExpiry {
+    final PoolEntry<String, Object> entry = entry(0);
+
+    @Actor
+    public void lease(III_Result r) {
+      r.r1 = StateCellOps.retain(entry);
+    }
+
+    @Actor
+    public void expire(III_Result r) {
+      r.r2 = StateCellOps.expire(entry);
+    }
+
+    @Arbiter
+    public void after(III_Result r) {
+      r.r3 = leases(entry);
+    }
+  }
+
+  /** The last lease of an invalidated entry ends while another request tries to lease it. */
+  @JCStressTest
+  @Outcome(id = "2, 0, 0", expect = ACCEPTABLE, desc = "the release claimed the close; the retain was refused")
+  @Outcome(id = "0, 2, 0", expect = ACCEPTABLE, desc = "the refused retain's undo was the last release: it claimed")
+  @Outcome(expect = FORBIDDEN, desc = "leased a retired entry, closed twice or never, or a count gone wrong")
+  @State
+  public static class LastReleaseOfRetiredVsRetain {
+    final PoolEntry<String, Object> entry = entry(1);
+
+    {
+      entry.retire(); // invalidated while leased
+    }
+
+    @Actor
+    public void release(III_Result r) {
+      r.r1 = StateCellOps.release(entry);
+    }
+
+    @Actor
+    public void lease(III_Result r) {
+      r.r2 = StateCellOps.retain(entry);
+    }
+
+    @Arbiter
+    public void after(III_Result r) {
+      r.r3 = leases(entry);
+    }
+  }
+
+  /** With a zero TTL (or a closed pool) the last release closes at once, racing a new lease. */
+  @JCStressTest
+  @Outcome(id = "2, 0, 0", expect = ACCEPTABLE, desc = "the release claimed the close; the retain was refused")
+  @Outcome(id = "0, 1, 1", expect = ACCEPTABLE, desc = "the retain got in first; the release left it open")
+  @Outcome(expect = FORBIDDEN, desc = "leased while claimed, closed twice or never, or a count gone wrong")
+  @State
+  public static class ReleaseToZeroVsRetain {
+    final PoolEntry<String, Object> entry = entry(1);
+
+    @Actor
+    public void release(III_Result r) {
+      r.r1 = StateCellOps.releaseClosingAtZero(entry);
+    }
+
+    @Actor
+    public void lease(III_Result r) {
+      r.r2 = StateCellOps.retain(entry);
+    }
+
+    @Arbiter
+    public void after(III_Result r) {
+      r.r3 = leases(entry);
+    }
+  }
+
+  /** The last two leases of an invalidated entry end together: exactly one claims the close. */
+  @JCStressTest
+  @Outcome(id = "2, 0, 0, 2", expect = ACCEPTABLE, desc = "the first release claimed the close")
+  @Outcome(id = "0, 2, 0, 2", expect = ACCEPTABLE, desc = "the second release claimed the close")
+  @Outcome(expect = FORBIDDEN, desc = "closed twice or never, a release lost, or a count gone wrong")
+  @State
+  public static class ReleaseVsReleaseRetired {
+    final PoolEntry<String, Object> entry = entry(2);
+    final int generation = PoolEntry.generation(entry.state);
+
+    {
+      entry.retire();
+    }
+
+    @Actor
+    public void first(IIII_Result r) {
+      r.r1 = StateCellOps.release(entry);
+    }
+
+    @Actor
+    public void second(IIII_Result r) {
+      r.r2 = StateCellOps.release(entry);
+    }
+
+    @Arbiter
+    public void after(IIII_Result r) {
+      r.r3 = leases(entry);
+      r.r4 = PoolEntry.generation(entry.state) - generation; // one generation per release
+    }
+  }
+
+  /** The last two leases of a live entry end together: exactly one makes it idle (and queues it). */
+  @JCStressTest
+  @Outcome(id = "1, 0, 0, 2", expect = ACCEPTABLE, desc = "the first release made it idle")
+  @Outcome(id = "0, 1, 0, 2", expect = ACCEPTABLE, desc = "the second release made it idle")
+  @Outcome(expect = FORBIDDEN, desc = "idled twice or never, a release lost, or a count gone wrong")
+  @State
+  public static class ReleaseVsReleaseLive {
+    final PoolEntry<String, Object> entry = entry(2);
+    final int generation = PoolEntry.generation(entry.state);
+
+    @Actor
+    public void first(IIII_Result r) {
+      r.r1 = StateCellOps.release(entry);
+    }
+
+    @Actor
+    public void second(IIII_Result r) {
+      r.r2 = StateCellOps.release(entry);
+    }
+
+    @Arbiter
+    public void after(IIII_Result r) {
+      r.r3 = leases(entry);
+      r.r4 = PoolEntry.generation(entry.state) - generation;
+    }
+  }
+
+  /** {@code invalidate} and shutdown retire the same idle entry: it is retired and claimed once. */
+  @JCStressTest
+  @Outcome(id = "1, -1, 1", expect = ACCEPTABLE, desc = "the first retired and claimed it")
+  @Outcome(id = "-1, 1, 1", expect = ACCEPTABLE, desc = "the second retired and claimed it")
+  @Outcome(expect = FORBIDDEN, desc = "retired twice, or not retired and claimed at the end")
+  @State
+  public static class RetireVsRetire {
+    final PoolEntry<String, Object> entry = entry(0);
+
+    @Actor
+    public void invalidate(III_Result r) {
+      r.r1 = entry.retire();
+    }
+
+    @Actor
+    public void shutdown(III_Result r) {
+      r.r2 = entry.retire();
+    }
+
+    @Arbiter
+    public void after(III_Result r) {
+      long s = entry.state;
+      r.r3 = PoolEntry.isRetired(s) && PoolEntry.isClaimed(s) && leases(entry) == 0 ? 1 : 0;
+    }
+  }
+
+  /** A grace period's end force-claims a leased entry while its last lease is released. */
+  @JCStressTest
+  @Outcome(id = "true, 0, 0", expect = ACCEPTABLE, desc = "force-claimed first; the release found it claimed")
+  @Outcome(id = "false, 2, 0", expect = ACCEPTABLE, desc = "the release claimed first; the force-claim failed")
+  @Outcome(expect = FORBIDDEN, desc = "claimed twice or never, or a count gone wrong")
+  @State
+  public static class ForceClaimVsLastRelease {
+    final PoolEntry<String, Object> entry = entry(1);
+
+    {
+      entry.retire(); // shutdown retired it while leased
+    }
+
+    @Actor
+    public void graceOver(ZII_Result r) {
+      r.r1 = entry.forceClaim();
+    }
+
+    @Actor
+    public void release(ZII_Result r) {
+      r.r2 = StateCellOps.release(entry);
+    }
+
+    @Arbiter
+    public void after(ZII_Result r) {
+      r.r3 = leases(entry);
+    }
+  }
+}

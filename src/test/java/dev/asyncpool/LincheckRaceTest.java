@@ -1,0 +1,282 @@
+package dev.asyncpool;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import org.jetbrains.lincheck.Lincheck;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Model-checks the pool's races with Lincheck: each test runs two threads against a real pool and
+ * Lincheck explores their interleavings (switching threads at every shared-memory access it
+ * chooses), checking after each run that an instance was never closed while a lease held it,
+ * never handed out after its close began, closed exactly once by the end, and created once per
+ * cold key.
+ *
+ * <p>Everything inside a checked block is deterministic, as Lincheck needs to replay a failing
+ * interleaving: a {@link FakeTicker}, a {@link ManualScheduler} run by hand, and an executor that
+ * runs tasks at once. Failures inside a block are plain {@link AssertionError}s.
+ */
+class LincheckRaceTest {
+
+  /** Interleavings explored per test; raise it for a longer hunt. */
+  static final int INVOCATIONS = Integer.getInteger("asyncpool.lincheck.invocations", 50);
+
+  private static final Duration TTL = Duration.ofSeconds(1);
+
+  @Test
+  void leaseRacingTheExpiryTask() {
+    Lincheck.runConcurrentTest(
+        INVOCATIONS,
+        () -> {
+          Harness h = new Harness(TTL);
+          CheckedResource first = h.use("k"); // idle now, queued; the expiry task is scheduled
+          h.ticker.advance(TTL); // ...and due
+          AtomicReference<CheckedResource> leased = new AtomicReference<>();
+          concurrently(() -> leased.set(h.use("k")), h.scheduler::runDue);
+          h.check(h.created.size() <= 2, "at most one re-creation after one expiry");
+          h.check(
+              leased.get() == first || first.closes.get() == 1,
+              "a new instance only once the old one expired");
+          // Everything expires. Jumping the clock (rather than stepping through the expiry
+          // task's 64 epochs per TTL, which Lincheck would take for a spin loop) leaves a release
+          // stamped with an epoch bounded only by the task's next run: a second TTL covers it.
+          for (int i = 0; i < 2; i++) {
+            h.ticker.advance(TTL.plus(LeaseAndTtlTest.mostLate(TTL)));
+            h.scheduler.runDue();
+          }
+          for (CheckedResource r : h.created) {
+            h.check(r.closes.get() == 1, "expired a TTL after its last release: " + r);
+          }
+          h.shutDownAndCheck();
+        });
+  }
+
+  @Test
+  void leaseRacingInvalidate() {
+    Lincheck.runConcurrentTest(
+        INVOCATIONS,
+        () -> {
+          Harness h = new Harness(TTL);
+          CheckedResource first = h.use("k");
+          AtomicReference<Boolean> invalidated = new AtomicReference<>();
+          concurrently(() -> h.use("k"), () -> invalidated.set(h.pool.invalidate("k")));
+          h.check(invalidated.get(), "an open instance is invalidated");
+          h.check(first.closes.get() == 1, "an invalidated instance closes at its last release");
+          h.check(h.created.size() <= 2, "at most one re-creation after one invalidate");
+          h.shutDownAndCheck();
+        });
+  }
+
+  @Test
+  void leaseRacingShutdown() {
+    Lincheck.runConcurrentTest(
+        INVOCATIONS,
+        () -> {
+          Harness h = new Harness(TTL);
+          h.use("warm");
+          AtomicReference<CompletableFuture<Void>> closing = new AtomicReference<>();
+          concurrently(
+              () -> {
+                h.useUnlessClosed("warm");
+                h.useUnlessClosed("cold");
+              },
+              () -> closing.set(h.pool.closeAsync()));
+          h.check(closing.get().isDone(), "shutdown completes once the last lease is back");
+          h.shutDownAndCheck();
+        });
+  }
+
+  @Test
+  void twoLeasesOfAColdKeyShareOneCreation() {
+    Lincheck.runConcurrentTest(
+        INVOCATIONS,
+        () -> {
+          Harness h = new Harness(TTL);
+          AtomicReference<CheckedResource> a = new AtomicReference<>();
+          AtomicReference<CheckedResource> b = new AtomicReference<>();
+          concurrently(() -> a.set(h.use("k")), () -> b.set(h.use("k")));
+          h.check(h.created.size() == 1, "one creation per cold key");
+          h.check(a.get() == b.get(), "both leases got the same instance");
+          h.shutDownAndCheck();
+        });
+  }
+
+  @Test
+  void twoClosesOfOneLeaseReleaseItOnce() {
+    Lincheck.runConcurrentTest(
+        INVOCATIONS,
+        () -> {
+          Harness h = new Harness(Duration.ZERO); // closes at the last release
+          Lease<CheckedResource> a = h.pool.get("k");
+          Lease<CheckedResource> b = h.pool.get("k");
+          CheckedResource r = b.get();
+          r.held.incrementAndGet(); // b is held throughout
+          concurrently(a::close, a::close); // a misuse, but the second close must release nothing
+          h.check(r.closes.get() == 0, "a double close released once: b still holds it");
+          r.held.decrementAndGet();
+          b.close();
+          h.check(r.closes.get() == 1, "closed at the last release");
+          h.shutDownAndCheck();
+        });
+  }
+
+  @Test
+  void lastTwoLeasesClosingTogetherCloseOnce() {
+    Lincheck.runConcurrentTest(
+        INVOCATIONS,
+        () -> {
+          Harness h = new Harness(Duration.ZERO);
+          Lease<CheckedResource> a = h.pool.get("k");
+          Lease<CheckedResource> b = h.pool.get("k");
+          CheckedResource r = a.get();
+          r.held.addAndGet(2);
+          concurrently(
+              () -> {
+                r.held.decrementAndGet();
+                a.close();
+                a.close();
+              },
+              () -> {
+                r.held.decrementAndGet();
+                b.close();
+                b.close();
+              });
+          h.check(r.closes.get() == 1, "closed exactly once, after both leases closed");
+          h.shutDownAndCheck();
+        });
+  }
+
+  /** Runs two actions on two new threads and waits for both; rethrows what either threw. */
+  private static void concurrently(Runnable first, Runnable second) {
+    AtomicReference<Throwable> failure = new AtomicReference<>();
+    List<Thread> threads = new ArrayList<>();
+    for (Runnable action : new Runnable[] {first, second}) {
+      threads.add(
+          new Thread(
+              () -> {
+                try {
+                  action.run();
+                } catch (Throwable t) {
+                  failure.compareAndSet(null, t);
+                }
+              }));
+    }
+    threads.forEach(Thread::start);
+    for (Thread thread : threads) {
+      try {
+        thread.join();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new AssertionError("interrupted", e);
+      }
+    }
+    if (failure.get() instanceof AssertionError assertion) {
+      throw assertion;
+    }
+    if (failure.get() != null) {
+      throw new AssertionError("a racing thread failed", failure.get());
+    }
+  }
+
+  /** A pool on a fake clock and a manual scheduler whose instances check how they are used. */
+  static final class Harness {
+    final FakeTicker ticker = new FakeTicker();
+    final ManualScheduler scheduler = new ManualScheduler(ticker);
+    final ConcurrentLinkedQueue<CheckedResource> created = new ConcurrentLinkedQueue<>();
+    final Pool<String, CheckedResource> pool;
+
+    Harness(Duration ttl) {
+      pool =
+          Pool.<String, CheckedResource>builder(
+                  key -> {
+                    CheckedResource r = new CheckedResource(key);
+                    created.add(r);
+                    return r;
+                  })
+              .ticker(ticker)
+              .scheduler(scheduler)
+              .executor(Runnable::run)
+              .ttl(ttl)
+              .name("lincheck")
+              .build();
+    }
+
+    /** Leases {@code key}, checks the instance while holding it, and releases it. */
+    CheckedResource use(String key) {
+      try (Lease<CheckedResource> lease = pool.get(key)) {
+        CheckedResource r = lease.get();
+        r.held.incrementAndGet();
+        // Paired with closeAsync's order (count the close, then read `held`): one of the two
+        // sees the other, whatever the interleaving.
+        check(r.closes.get() == 0, "handed out after its close began: " + r);
+        r.held.decrementAndGet();
+        return r;
+      }
+    }
+
+    /** Like {@link #use}, except that a pool closed meanwhile is an allowed outcome. */
+    void useUnlessClosed(String key) {
+      try {
+        use(key);
+      } catch (IllegalStateException closed) {
+        check(closed.getMessage().contains("is closed"), "unexpected failure: " + closed);
+      }
+    }
+
+    /** Shuts the pool down and checks every instance was closed exactly once, never in use. */
+    void shutDownAndCheck() {
+      CompletableFuture<Void> closing = pool.closeAsync();
+      check(closing.isDone() && !closing.isCompletedExceptionally(), "shutdown completed");
+      for (CheckedResource r : created) {
+        check(r.opens.get() == 1, "opened once: " + r);
+        check(r.closes.get() == 1, "closed exactly once: " + r);
+        check(!r.closedWhileHeld, "closed while a lease held it: " + r);
+      }
+    }
+
+    void check(boolean ok, String invariant) {
+      if (!ok) {
+        throw new AssertionError("violated: " + invariant);
+      }
+    }
+  }
+
+  /** An instance that records its opens and closes, and whether a close found it in use. */
+  static final class CheckedResource implements AsyncResource {
+    final String key;
+    final AtomicInteger opens = new AtomicInteger();
+    final AtomicInteger closes = new AtomicInteger();
+    final AtomicInteger held = new AtomicInteger();
+    volatile boolean closedWhileHeld;
+
+    CheckedResource(String key) {
+      this.key = key;
+    }
+
+    @Override
+    public CompletionStage<Void> openAsync() {
+      opens.incrementAndGet();
+      return CompletableFuture.completedFuture(null);
+    }
+
+    @Override
+    public CompletionStage<Void> closeAsync() {
+      closes.incrementAndGet();
+      if (held.get() != 0) {
+        closedWhileHeld = true;
+      }
+      return CompletableFuture.completedFuture(null);
+    }
+
+    @Override
+    public String toString() {
+      return "CheckedResource[" + key + ", opens=" + opens + ", closes=" + closes + "]";
+    }
+  }
+}
