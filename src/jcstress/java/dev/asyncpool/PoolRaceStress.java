@@ -43,6 +43,11 @@ final class PoolRaceStress {
     }
   }
 
+  /**
+   * A pool that closes inline and schedules nothing. A TTL too long for nanoseconds means never:
+   * any finite TTL would leave an expiry task on asyncpool's shared scheduler holding each of
+   * the millions of pools jcstress makes until it fell due.
+   */
   static Pool<String, Counted> pool(Duration ttl) {
     return Pool.<String, Counted>builder(key -> new Counted())
         .executor(Runnable::run)
@@ -50,6 +55,8 @@ final class PoolRaceStress {
         .name("jcstress")
         .build();
   }
+
+  static final Duration NEVER = Duration.ofSeconds(Long.MAX_VALUE);
 
   static int which(Lease<Counted> lease, Counted old) {
     Counted leased = lease.get();
@@ -66,7 +73,7 @@ final class PoolRaceStress {
   @Outcome(expect = FORBIDDEN, desc = "leased a closing instance, closed one leased, or leaked the old")
   @State
   public static class GetVsInvalidate {
-    final Pool<String, Counted> pool = pool(Duration.ofDays(1));
+    final Pool<String, Counted> pool = pool(NEVER);
     final Counted old;
 
     {
