@@ -87,23 +87,10 @@ public final class ExpiryRun {
         if (ttlNanos != TimeUnit.SECONDS.toNanos(1)) {
           throw new IllegalArgumentException("gRPC's holder closes 1 s after release, not " + args[2] + " ms");
         }
-        @SuppressWarnings({"unchecked", "rawtypes"})
-        SharedResourceHolder.Resource<TimedClient>[] resources = new SharedResourceHolder.Resource[n];
+        SharedResourceHolder.Resource<TimedClient>[] resources =
+            Peers.grpcResources(n, TimedClient::new);
         TimedClient[] instances = new TimedClient[n];
         for (int i = 0; i < n; i++) {
-          int id = i;
-          resources[i] =
-              new SharedResourceHolder.Resource<>() {
-                @Override
-                public TimedClient create() {
-                  return new TimedClient(id);
-                }
-
-                @Override
-                public void close(TimedClient instance) {
-                  instance.closeAsync();
-                }
-              };
           instances[i] = SharedResourceHolder.get(resources[i]);
         }
         System.gc();

@@ -3,14 +3,19 @@ package dev.asyncpool.bench;
 import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
 import com.github.benmanes.caffeine.cache.RemovalCause;
+import dev.asyncpool.AsyncResource;
+import dev.asyncpool.Lease;
+import dev.asyncpool.Pool;
 import io.grpc.internal.SharedResourceHolder;
 import java.time.Duration;
 import java.util.function.Function;
+import java.util.function.IntFunction;
 import org.apache.commons.pool2.BaseKeyedPooledObjectFactory;
 import org.apache.commons.pool2.PooledObject;
 import org.apache.commons.pool2.impl.DefaultPooledObject;
 import org.apache.commons.pool2.impl.GenericKeyedObjectPool;
 import org.apache.commons.pool2.impl.GenericKeyedObjectPoolConfig;
+import org.openjdk.jmh.infra.Blackhole;
 
 /** How each peer is set up, the same way in every workload. */
 final class Peers {
@@ -43,25 +48,68 @@ final class Peers {
   }
 
   /** gRPC keys its holder by the identity of the {@code Resource}: one per key. */
-  @SuppressWarnings({"unchecked", "rawtypes"})
   static SharedResourceHolder.Resource<Client>[] grpcResources(int count) {
-    SharedResourceHolder.Resource<Client>[] resources = new SharedResourceHolder.Resource[count];
+    return grpcResources(count, i -> new Client("tenant-" + i));
+  }
+
+  /** One {@code Resource} per key {@code 0..count-1}, creating with {@code create}. */
+  @SuppressWarnings({"unchecked", "rawtypes"})
+  static <T extends AsyncResource> SharedResourceHolder.Resource<T>[] grpcResources(
+      int count, IntFunction<T> create) {
+    SharedResourceHolder.Resource<T>[] resources = new SharedResourceHolder.Resource[count];
     for (int i = 0; i < count; i++) {
-      String name = "tenant-" + i;
+      int key = i;
       resources[i] =
           new SharedResourceHolder.Resource<>() {
             @Override
-            public Client create() {
-              return new Client(name);
+            public T create() {
+              return create.apply(key);
             }
 
             @Override
-            public void close(Client instance) {
+            public void close(T instance) {
               instance.closeAsync();
             }
           };
     }
     return resources;
+  }
+
+  // ---- One lease of each peer, the same in every workload (small enough to be inlined) ----
+
+  static void lease(Pool<String, Client> pool, String key, Blackhole blackhole) {
+    try (Lease<Client> lease = pool.get(key)) {
+      blackhole.consume(lease.get());
+    }
+  }
+
+  static void lease(SharedResourceHolder.Resource<Client> resource, Blackhole blackhole) {
+    Client client = SharedResourceHolder.get(resource);
+    try {
+      blackhole.consume(client);
+    } finally {
+      SharedResourceHolder.release(resource, client);
+    }
+  }
+
+  static void lease(GenericKeyedObjectPool<String, Client> pool, String key, Blackhole blackhole)
+      throws Exception {
+    Client client = pool.borrowObject(key);
+    try {
+      blackhole.consume(client);
+    } finally {
+      pool.returnObject(key, client);
+    }
+  }
+
+  /** Closes whichever of the two closeable peers a trial built. */
+  static void close(Pool<?, ?> pool, GenericKeyedObjectPool<?, ?> commonsPool) {
+    if (pool != null) {
+      pool.close();
+    }
+    if (commonsPool != null) {
+      commonsPool.close();
+    }
   }
 
   /** commons-pool2's factory: creates on borrow when no idle object is left, closes on destroy. */

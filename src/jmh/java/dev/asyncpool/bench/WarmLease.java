@@ -97,19 +97,12 @@ public class WarmLease {
 
   @TearDown(Level.Trial)
   public void tearDown() {
-    if (pool != null) {
-      pool.close();
-    }
-    if (commonsPool != null) {
-      commonsPool.close();
-    }
+    Peers.close(pool, commonsPool);
   }
 
   @Benchmark
   public void asyncpool(Keys keys, Blackhole blackhole) {
-    try (Lease<Client> lease = pool.get(names[keys.ring.next()])) {
-      blackhole.consume(lease.get());
-    }
+    Peers.lease(pool, names[keys.ring.next()], blackhole);
   }
 
   @Benchmark
@@ -131,13 +124,7 @@ public class WarmLease {
 
   @Benchmark
   public void grpc(Keys keys, Blackhole blackhole) {
-    SharedResourceHolder.Resource<Client> resource = grpcResources[keys.ring.next()];
-    Client client = SharedResourceHolder.get(resource);
-    try {
-      blackhole.consume(client);
-    } finally {
-      SharedResourceHolder.release(resource, client);
-    }
+    Peers.lease(grpcResources[keys.ring.next()], blackhole);
   }
 
   @Benchmark
@@ -147,12 +134,6 @@ public class WarmLease {
 
   @Benchmark
   public void commonsPool2(Keys keys, Blackhole blackhole) throws Exception {
-    String name = names[keys.ring.next()];
-    Client client = commonsPool.borrowObject(name);
-    try {
-      blackhole.consume(client);
-    } finally {
-      commonsPool.returnObject(name, client);
-    }
+    Peers.lease(commonsPool, names[keys.ring.next()], blackhole);
   }
 }
