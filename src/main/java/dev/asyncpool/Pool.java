@@ -38,6 +38,10 @@ import java.util.function.Function;
  *
  * <p>Every method is thread-safe. {@link #closeAsync()} and {@link #close()} are idempotent.
  *
+ * <p>Close a pool you no longer need: while it holds idle instances its expiry task stays
+ * scheduled, so a pool that is merely dropped, and its instances, stay reachable until they
+ * expire.
+ *
  * <p>A pool is {@link Serializable} when its factory (and any custom ticker, scheduler, executor or
  * {@link PoolListener}) is: the copy carries the settings and none of the instances, starts empty,
  * and runs its own timers.
