@@ -301,6 +301,35 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     return getSlow(key);
   }
 
+  @Override
+  @SuppressWarnings("unchecked")
+  public <T> T apply(K key, Function<? super R, ? extends T> action) {
+    PoolEntry<K, R> entry = map.get(requireKey(key));
+    Objects.requireNonNull(action, "action");
+    // The warm path of get() without the lease: the share is given back in the finally block,
+    // once, so no lease object (and no compare-and-set on it) is needed.
+    if (entry != null && !closed && retain(entry)) {
+      Object value = entry.value;
+      if (!(value instanceof Creation)) {
+        if (recordStats) {
+          hits.increment();
+        }
+        try {
+          return action.apply((R) value);
+        } finally {
+          release(entry);
+        }
+      }
+      misses.increment();
+      try (Lease<R> lease = awaitCreation(entry, creationOf(value))) {
+        return action.apply(lease.get());
+      }
+    }
+    try (Lease<R> lease = getSlow(key)) {
+      return action.apply(lease.get());
+    }
+  }
+
   private Lease<R> getSlow(K key) {
     PoolEntry<K, R> entry = retainOrCreate(key, true);
     if (entry == null) {

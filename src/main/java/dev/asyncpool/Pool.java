@@ -143,6 +143,27 @@ public interface Pool<K, R> extends AutoCloseable, Serializable {
   Lease<R> get(K key);
 
   /**
+   * Leases the instance for {@code key} like {@link #get}, applies {@code action} to it on this
+   * thread, and releases it when {@code action} returns or throws: {@code try (var lease =
+   * get(key)) { return action.apply(lease.get()); }}, without the lease object. On an open
+   * instance this is the pool's cheapest call: no lock, no allocation of its own, no clock read.
+   *
+   * <pre>{@code
+   * int rows = pool.apply(tenant, db -> db.count("orders"));
+   * }</pre>
+   *
+   * @param key the key
+   * @param action what to do with the instance; it must not keep the instance after returning
+   * @param <T> the result type
+   * @return what {@code action} returned
+   * @throws NullPointerException if {@code key} or {@code action} is null
+   * @throws IllegalStateException as {@link #get} does
+   * @throws java.util.concurrent.CompletionException as {@link #get} does; whatever {@code
+   *     action} throws is rethrown as it is, after the release
+   */
+  <T> T apply(K key, Function<? super R, ? extends T> action);
+
+  /**
    * Leases the instance for {@code key} without blocking. A synchronous factory runs on the pool's
    * executor.
    *

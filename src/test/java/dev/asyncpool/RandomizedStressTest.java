@@ -175,27 +175,41 @@ class RandomizedStressTest {
                       invalidations.incrementAndGet();
                       continue;
                     }
-                    Lease<FaultyResource> lease =
-                        op < 60 ? pool.get(key) : pool.acquire(key).get(10, TimeUnit.SECONDS);
-                    try (lease) {
-                      FaultyResource r = lease.get();
-                      r.leasedNow.incrementAndGet();
-                      Set<FaultyResource> leased = leasedByKey.get(key);
-                      leased.add(r);
-                      check(r.closes.get() == 0, "handed out after close: " + key);
-                      check(r.opens.get() == 1 && r.openCompleted, "handed out unopened: " + key);
-                      // Any other instance seen in the set was leased at some moment while we
-                      // hold r (size() is not a snapshot; iteration sees only real members).
-                      for (FaultyResource other : leased) {
-                        check(invalidate || other == r, "two instances leased: " + key);
+                    java.util.function.Consumer<FaultyResource> use =
+                        r -> {
+                          r.leasedNow.incrementAndGet();
+                          Set<FaultyResource> leased = leasedByKey.get(key);
+                          leased.add(r);
+                          check(r.closes.get() == 0, "handed out after close: " + key);
+                          check(
+                              r.opens.get() == 1 && r.openCompleted,
+                              "handed out unopened: " + key);
+                          // Any other instance seen in the set was leased at some moment while
+                          // we hold r (size() is not a snapshot; iteration sees only members).
+                          for (FaultyResource other : leased) {
+                            check(invalidate || other == r, "two instances leased: " + key);
+                          }
+                          if (random.nextInt(8) == 0) {
+                            Thread.yield();
+                          }
+                          check(r.closes.get() == 0, "closed while leased: " + key);
+                          leased.remove(r);
+                          r.releasingAt.accumulateAndGet(System.nanoTime(), Math::max);
+                          r.leasedNow.decrementAndGet();
+                        };
+                    if (op >= 85) {
+                      pool.apply(
+                          key,
+                          r -> {
+                            use.accept(r);
+                            return null;
+                          });
+                    } else {
+                      Lease<FaultyResource> lease =
+                          op < 60 ? pool.get(key) : pool.acquire(key).get(10, TimeUnit.SECONDS);
+                      try (lease) {
+                        use.accept(lease.get());
                       }
-                      if (random.nextInt(8) == 0) {
-                        Thread.yield();
-                      }
-                      check(r.closes.get() == 0, "closed while leased: " + key);
-                      leased.remove(r);
-                      r.releasingAt.accumulateAndGet(System.nanoTime(), Math::max);
-                      r.leasedNow.decrementAndGet();
                     }
                     leases.incrementAndGet();
                   } catch (IllegalStateException | java.util.concurrent.ExecutionException e) {
