@@ -38,6 +38,9 @@ public class WarmLease {
 
   private static final Function<String, Client> NEW_CLIENT = Client::new;
 
+  /** {@code apply}'s action: hands the instance back for the blackhole, as the others consume it. */
+  private static final Function<Client, Client> CONSUME_NOTHING = client -> client;
+
   String[] names;
   Pool<String, Client> pool;
   Floor<String> floor;
@@ -61,7 +64,7 @@ public class WarmLease {
     names = Peers.keyNames(keys);
     String method = params.getBenchmark().substring(params.getBenchmark().lastIndexOf('.') + 1);
     switch (method) {
-      case "asyncpool", "asyncpoolAcquireJoin" -> {
+      case "asyncpool", "asyncpoolApply", "asyncpoolAcquireJoin" -> {
         pool = Pool.builder(Client::new).ttl(Duration.ofSeconds(30)).build();
         for (String name : names) {
           pool.get(name).close();
@@ -103,6 +106,11 @@ public class WarmLease {
   @Benchmark
   public void asyncpool(Keys keys, Blackhole blackhole) {
     Peers.lease(pool, names[keys.ring.next()], blackhole);
+  }
+
+  @Benchmark
+  public void asyncpoolApply(Keys keys, Blackhole blackhole) {
+    blackhole.consume(pool.apply(names[keys.ring.next()], CONSUME_NOTHING));
   }
 
   @Benchmark
