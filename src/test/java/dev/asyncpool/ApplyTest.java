@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
 
@@ -97,18 +98,14 @@ class ApplyTest extends PoolTestSupport {
     AtomicReference<RuntimeException> openFailure =
         new AtomicReference<>(new IllegalStateException("open failed"));
     pool =
-        Pool.<String, TestResource>builder(
-                key -> {
-                  TestResource r = factory.apply(key);
-                  RuntimeException failure = openFailure.get();
-                  if (failure != null) {
-                    r.onOpen = () -> java.util.concurrent.CompletableFuture.failedFuture(failure);
-                  }
-                  return r;
-                })
-            .ticker(ticker)
-            .scheduler(scheduler)
-            .executor(directExecutor)
+        builder(
+                prepared(
+                    r -> {
+                      RuntimeException failure = openFailure.get();
+                      if (failure != null) {
+                        r.onOpen = () -> CompletableFuture.failedFuture(failure);
+                      }
+                    }))
             .build();
     assertThatThrownBy(() -> pool.apply("k", r -> r)).hasMessage("open failed");
     openFailure.set(null);

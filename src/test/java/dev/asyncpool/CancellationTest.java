@@ -16,18 +16,7 @@ class CancellationTest extends PoolTestSupport {
   private final CompletableFuture<Void> open = new CompletableFuture<>();
 
   private void slowOpeningPool() {
-    pool =
-        Pool.<String, TestResource>builder(
-                key -> {
-                  TestResource r = factory.apply(key);
-                  r.onOpen = () -> open;
-                  return r;
-                })
-            .ticker(ticker)
-            .scheduler(scheduler)
-            .executor(directExecutor)
-            .ttl(Duration.ofSeconds(1))
-            .build();
+    pool = builder(prepared(r -> r.onOpen = () -> open)).ttl(Duration.ofSeconds(1)).build();
   }
 
   @Test

@@ -15,13 +15,7 @@ import org.junit.jupiter.api.Test;
 class FailureTest extends PoolTestSupport {
 
   private Pool<String, TestResource> poolWith(java.util.function.Function<String, TestResource> f) {
-    pool =
-        Pool.<String, TestResource>builder(f)
-            .ticker(ticker)
-            .scheduler(scheduler)
-            .executor(directExecutor)
-            .ttl(Duration.ofSeconds(1))
-            .build();
+    pool = builder(f).ttl(Duration.ofSeconds(1)).build();
     return pool;
   }
 
@@ -59,13 +53,12 @@ class FailureTest extends PoolTestSupport {
   void checkedOpenFailureIsWrappedForBlockingGetAndTheInstanceIsClosed() {
     AtomicInteger calls = new AtomicInteger();
     poolWith(
-        key -> {
-          TestResource r = factory.apply(key);
-          if (calls.incrementAndGet() == 1) {
-            r.onOpen = () -> CompletableFuture.failedFuture(new IOException("cannot connect"));
-          }
-          return r;
-        });
+        prepared(
+            r -> {
+              if (calls.incrementAndGet() == 1) {
+                r.onOpen = () -> CompletableFuture.failedFuture(new IOException("cannot connect"));
+              }
+            }));
     assertThatThrownBy(() -> pool.get("k"))
         .isInstanceOf(CompletionException.class)
         .hasCauseInstanceOf(IOException.class)
@@ -79,19 +72,18 @@ class FailureTest extends PoolTestSupport {
   void openReturningNullOrThrowingFails() {
     AtomicInteger calls = new AtomicInteger();
     poolWith(
-        key -> {
-          TestResource r = factory.apply(key);
-          int n = calls.incrementAndGet();
-          if (n == 1) {
-            r.onOpen = () -> null;
-          } else if (n == 2) {
-            r.onOpen =
-                () -> {
-                  throw new IllegalStateException("open threw");
-                };
-          }
-          return r;
-        });
+        prepared(
+            r -> {
+              int n = calls.incrementAndGet();
+              if (n == 1) {
+                r.onOpen = () -> null;
+              } else if (n == 2) {
+                r.onOpen =
+                    () -> {
+                      throw new IllegalStateException("open threw");
+                    };
+              }
+            }));
     assertThatThrownBy(() -> pool.get("k"))
         .isInstanceOf(NullPointerException.class)
         .hasMessageContaining("openAsync returned null for key k");
@@ -105,13 +97,12 @@ class FailureTest extends PoolTestSupport {
   void everyWaiterOfAFailedAttemptGetsTheFailure() {
     CompletableFuture<Void> open = new CompletableFuture<>();
     poolWith(
-        key -> {
-          TestResource r = factory.apply(key);
-          if (factory.created.size() == 1) {
-            r.onOpen = () -> open;
-          }
-          return r;
-        });
+        prepared(
+            r -> {
+              if (factory.created.size() == 1) {
+                r.onOpen = () -> open;
+              }
+            }));
     CompletableFuture<Lease<TestResource>> first = pool.acquire("k");
     CompletableFuture<Lease<TestResource>> second = pool.acquire("k");
     assertThat(factory.created).hasSize(1);

@@ -55,17 +55,13 @@ class MisbehavingResourceTest extends PoolTestSupport {
   void openThatNeverCompletesTimesOutClosesTheInstanceAndFreesTheKey() {
     AtomicInteger calls = new AtomicInteger();
     pool =
-        Pool.<String, TestResource>builder(
-                key -> {
-                  TestResource r = factory.apply(key);
-                  if (calls.incrementAndGet() == 1) {
-                    r.onOpen = CompletableFuture::new;
-                  }
-                  return r;
-                })
-            .ticker(ticker)
-            .scheduler(scheduler)
-            .executor(directExecutor)
+        builder(
+                prepared(
+                    r -> {
+                      if (calls.incrementAndGet() == 1) {
+                        r.onOpen = CompletableFuture::new;
+                      }
+                    }))
             .openTimeout(Duration.ofSeconds(3))
             .build();
     CompletableFuture<Lease<TestResource>> first = pool.acquire("k");

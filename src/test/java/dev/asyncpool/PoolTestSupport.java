@@ -2,6 +2,8 @@ package dev.asyncpool;
 
 import java.time.Duration;
 import java.util.concurrent.Executor;
+import java.util.function.Consumer;
+import java.util.function.Function;
 import org.junit.jupiter.api.AfterEach;
 
 /** A pool on a fake clock, a manual scheduler, and an executor that runs tasks at once. */
@@ -18,11 +20,28 @@ abstract class PoolTestSupport {
   }
 
   PoolBuilder<String, TestResource> builder() {
-    return Pool.<String, TestResource>builder(factory)
+    return builder(factory);
+  }
+
+  /** The test pool's clock, scheduler, executor and name around another factory. */
+  PoolBuilder<String, TestResource> builder(Function<? super String, ? extends TestResource> f) {
+    return Pool.<String, TestResource>builder(f)
         .ticker(ticker)
         .scheduler(scheduler)
         .executor(directExecutor)
         .name("test-pool");
+  }
+
+  /**
+   * {@link #factory}, with each new resource handed to {@code prepare} (to set how it opens or
+   * closes) before the pool opens it.
+   */
+  Function<String, TestResource> prepared(Consumer<TestResource> prepare) {
+    return key -> {
+      TestResource r = factory.apply(key);
+      prepare.accept(r);
+      return r;
+    };
   }
 
   TestResource lease(String key) {

@@ -17,18 +17,7 @@ class RaceRegressionTest extends PoolTestSupport {
   @Test
   void withResourceCancelledBeforeTheLeaseArrivesDoesNotLeakIt() {
     CompletableFuture<Void> open = new CompletableFuture<>();
-    pool =
-        Pool.<String, TestResource>builder(
-                k -> {
-                  TestResource r = factory.apply(k);
-                  r.onOpen = () -> open;
-                  return r;
-                })
-            .ticker(ticker)
-            .scheduler(scheduler)
-            .executor(directExecutor)
-            .ttl(Duration.ofSeconds(1))
-            .build();
+    pool = builder(prepared(r -> r.onOpen = () -> open)).ttl(Duration.ofSeconds(1)).build();
     CompletableFuture<String> result =
         pool.withResource("k", r -> CompletableFuture.completedFuture("x"));
     result.cancel(true);

@@ -61,17 +61,7 @@ class ShutdownTest extends PoolTestSupport {
   @Test
   void creationFinishingAfterShutdownIsClosedNotHandedOut() {
     CompletableFuture<Void> open = new CompletableFuture<>();
-    pool =
-        Pool.<String, TestResource>builder(
-                key -> {
-                  TestResource r = factory.apply(key);
-                  r.onOpen = () -> open;
-                  return r;
-                })
-            .ticker(ticker)
-            .scheduler(scheduler)
-            .executor(directExecutor)
-            .build();
+    pool = builder(prepared(r -> r.onOpen = () -> open)).build();
     CompletableFuture<Lease<TestResource>> waiting = pool.acquire("k");
     CompletableFuture<Void> closed = pool.closeAsync();
     assertThat(closed).isNotDone();
