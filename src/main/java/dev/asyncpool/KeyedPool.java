@@ -307,7 +307,8 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     PoolEntry<K, R> entry = map.get(requireKey(key));
     Objects.requireNonNull(action, "action");
     // The warm path of get() without the lease: the share is given back in the finally block,
-    // once, so no lease object (and no compare-and-set on it) is needed.
+    // once, so no lease object (and no compare-and-set on it) is needed. Otherwise, get()'s way.
+    Lease<R> lease;
     if (entry != null && !closed && retain(entry)) {
       Object value = entry.value;
       if (!(value instanceof Creation)) {
@@ -321,11 +322,11 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         }
       }
       misses.increment();
-      try (Lease<R> lease = awaitCreation(entry, creationOf(value))) {
-        return action.apply(lease.get());
-      }
+      lease = awaitCreation(entry, creationOf(value));
+    } else {
+      lease = getSlow(key);
     }
-    try (Lease<R> lease = getSlow(key)) {
+    try (lease) {
       return action.apply(lease.get());
     }
   }
