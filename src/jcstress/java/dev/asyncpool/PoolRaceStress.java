@@ -49,11 +49,11 @@ final class PoolRaceStress {
    * the millions of pools jcstress makes until it fell due.
    */
   static Pool<String, Counted> pool(Duration ttl) {
-    return Pool.<String, Counted>builder(key -> new Counted())
+    return Pool.newBuilder()
         .executor(Runnable::run)
         .ttl(ttl)
         .name("jcstress")
-        .build();
+        .build(key -> new Counted());
   }
 
   static final Duration NEVER = Duration.ofSeconds(Long.MAX_VALUE);

@@ -18,6 +18,8 @@ import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Objects;
 import java.util.PriorityQueue;
@@ -189,11 +191,17 @@ final class KeyedPool<K, R> implements Pool<K, R> {
 
   /** Where closes that block ({@link AutoCloseable}) run: the configured executor, or threads. */
   private final transient Executor blockingExecutor;
+
+  /** The pool's own close threads when no executor was set (else null); ended at termination. */
+  private final transient CloseThreads closeThreads;
   private final transient boolean recordStats;
   private final transient boolean leakDetection;
   private final transient long openTimeoutNanos;
   private final transient long closeTimeoutNanos;
   private final transient String name;
+
+  /** Shows keys in logs and messages; null for {@link String#valueOf}. See {@link #describe}. */
+  private final transient Function<Object, ? extends CharSequence> keyFormatter;
 
   /** The user's listener, made safe; null when none was set. Used on slow paths only. */
   private final transient SafeListener<K, R> listener;
@@ -259,15 +267,21 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     this.tickerOrigin = readOrigin(ticker);
     this.scheduler = config.scheduler() == null ? DefaultScheduler.get() : config.scheduler();
     this.executor = config.executor() == null ? ForkJoinPool.commonPool() : config.executor();
-    this.blockingExecutor =
-        config.executor() == null ? DefaultScheduler.blockingExecutor() : config.executor();
+    this.closeThreads = config.executor() == null ? new CloseThreads(config.name()) : null;
+    this.blockingExecutor = closeThreads != null ? closeThreads : config.executor();
     this.recordStats = config.recordStats();
     this.leakDetection = config.leakDetection();
     this.openTimeoutNanos = PoolConfig.saturatedNanos(config.openTimeout());
     this.closeTimeoutNanos = PoolConfig.saturatedNanos(config.closeTimeout());
     this.name = config.name();
+    @SuppressWarnings("unchecked")
+    Function<Object, ? extends CharSequence> formatter =
+        (Function<Object, ? extends CharSequence>) config.keyFormatter();
+    this.keyFormatter = formatter;
     this.listener =
-        config.listener() == null ? null : new SafeListener<>(config.listener(), ticker, name);
+        config.listener() == null
+            ? null
+            : new SafeListener<>(config.listener(), ticker, name, this::describe);
   }
 
   private static long readOrigin(Ticker ticker) {
@@ -302,8 +316,62 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   }
 
   @Override
+  public Lease<R> get(K key, Duration timeout) {
+    PoolEntry<K, R> entry = map.get(requireKey(key));
+    Objects.requireNonNull(timeout, "timeout");
+    PoolBuilder.requireArgument(!timeout.isNegative(), "timeout must not be negative: %s", timeout);
+    if (entry != null && !closed && retain(entry)) {
+      Object value = entry.value;
+      if (!(value instanceof Creation)) {
+        if (recordStats) {
+          hits.increment();
+        }
+        return newLease(entry);
+      }
+      misses.increment();
+      return awaitCreation(entry, creationOf(value), timeout);
+    }
+    // The factory runs on the executor (mayBlock = false): this caller only waits, and can stop.
+    entry = retainOrCreate(key, false);
+    if (entry == null) {
+      throw closedException();
+    }
+    Object value = entry.value;
+    return value instanceof Creation
+        ? awaitCreation(entry, creationOf(value), timeout)
+        : newLease(entry);
+  }
+
+  @Override
+  public Lease<R> getIfPresent(K key) {
+    PoolEntry<K, R> entry = map.get(requireKey(key));
+    // The warm path of get(), and nothing else: a creation in progress is not "present". The
+    // value moves only from the Creation to the instance, so an instance seen before the retain
+    // is still the value after it.
+    if (entry == null || closed || entry.value instanceof Creation || !retain(entry)) {
+      return null;
+    }
+    if (recordStats) {
+      hits.increment();
+    }
+    return newLease(entry);
+  }
+
+  @Override
+  public Set<K> keys() {
+    List<K> keys = new ArrayList<>();
+    for (PoolEntry<K, R> entry : map.values()) {
+      if ((entry.state & RETIRED) == 0 && !(entry.value instanceof Creation)) {
+        keys.add(entry.key);
+      }
+    }
+    return Collections.unmodifiableSet(new LinkedHashSet<>(keys));
+  }
+
+  @Override
   @SuppressWarnings("unchecked")
-  public <T> T apply(K key, Function<? super R, ? extends T> action) {
+  public <T, E extends Exception> T apply(K key, LeaseFunction<? super R, ? extends T, E> action)
+      throws E {
     PoolEntry<K, R> entry = map.get(requireKey(key));
     Objects.requireNonNull(action, "action");
     // The warm path of get() without the lease: the share is given back in the finally block,
@@ -328,6 +396,36 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     }
     try (lease) {
       return action.apply(lease.get());
+    }
+  }
+
+  @Override
+  @SuppressWarnings("unchecked")
+  public <E extends Exception> void accept(K key, LeaseConsumer<? super R, E> action) throws E {
+    PoolEntry<K, R> entry = map.get(requireKey(key));
+    Objects.requireNonNull(action, "action");
+    // apply()'s paths, repeated rather than adapted: an adapter would allocate on the warm path.
+    Lease<R> lease;
+    if (entry != null && !closed && retain(entry)) {
+      Object value = entry.value;
+      if (!(value instanceof Creation)) {
+        if (recordStats) {
+          hits.increment();
+        }
+        try {
+          action.accept((R) value);
+          return;
+        } finally {
+          release(entry);
+        }
+      }
+      misses.increment();
+      lease = awaitCreation(entry, creationOf(value));
+    } else {
+      lease = getSlow(key);
+    }
+    try (lease) {
+      action.accept(lease.get());
     }
   }
 
@@ -382,18 +480,42 @@ final class KeyedPool<K, R> implements Pool<K, R> {
 
   /** Waits, holding a share, for the creation of {@code entry}; blocking. */
   private Lease<R> awaitCreation(PoolEntry<K, R> entry, Creation<R> creation) {
+    return awaitCreation(entry, creation, null);
+  }
+
+  /**
+   * Waits, holding a share, for the creation of {@code entry}, at most {@code timeout} if it is
+   * not null. A caller that stops waiting (interrupted, timed out) leaves its share with the
+   * creation, which gives it back if it succeeds; a failed creation drops every share with the
+   * entry.
+   */
+  private Lease<R> awaitCreation(PoolEntry<K, R> entry, Creation<R> creation, Duration timeout) {
     if (creation.creator == Thread.currentThread()) {
       release(entry);
       throw recursiveException(entry.key);
     }
     try {
-      creation.future.get();
+      if (timeout == null) {
+        creation.future.get();
+      } else {
+        creation.future.get(PoolConfig.saturatedNanos(timeout), NANOSECONDS);
+      }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
-      // Our share arrives with the instance (if it arrives): give it back then.
       creation.future.thenRun(() -> release(entry));
       throw new CompletionException(
-          new InterruptedException(name + ": interrupted while waiting for key " + entry.key));
+          new InterruptedException(
+              name + ": interrupted while waiting for key " + describe(entry.key)));
+    } catch (TimeoutException e) {
+      creation.future.thenRun(() -> release(entry));
+      throw new CompletionException(
+          new TimeoutException(
+              name
+                  + ": key "
+                  + describe(entry.key)
+                  + " was not created within "
+                  + timeout
+                  + "; its creation goes on for other callers"));
     } catch (ExecutionException e) {
       throw propagate(e.getCause());
     }
@@ -481,7 +603,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
               if (stage == null) {
                 lease.close();
                 result.completeExceptionally(
-                    new NullPointerException("action returned null for key " + key));
+                    new NullPointerException(name + ": action returned null for key " + describe(key)));
                 return;
               }
               stage.whenComplete(
@@ -507,7 +629,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     log.warn(
         "{}: a lease of key {} was garbage-collected without close(); releasing it",
         name,
-        entry.key,
+        describe(entry.key),
         acquiredAt);
     release(entry);
   }
@@ -577,7 +699,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     } catch (RuntimeException | Error e) {
       // A broken ticker must not lose the entry: leave it unstamped for this generation; the
       // expiry task then measures its idle time from its own first look at it.
-      log.error("{}: the ticker failed while key {} went idle", name, entry.key, e);
+      log.error("{}: the ticker failed while key {} went idle", name, describe(entry.key), e);
     }
     if (!entry.queued && PoolEntry.QUEUED.compareAndSet(entry, false, true)) {
       entry.queuedGen = (short) PoolEntry.generation(state);
@@ -613,7 +735,8 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       if (asyncFactory != null) {
         CompletionStage<? extends R> stage = asyncFactory.apply(entry.key);
         if (stage == null) {
-          throw new NullPointerException(name + ": factory returned null for key " + entry.key);
+          throw new NullPointerException(
+              name + ": factory returned null for key " + describe(entry.key));
         }
         stage.whenComplete(
             (instance, failure) -> created(entry, creation, instance, failure, createStart));
@@ -643,13 +766,16 @@ final class KeyedPool<K, R> implements Pool<K, R> {
           entry,
           creation,
           null,
-          new NullPointerException(name + ": factory returned null for key " + entry.key));
+          new NullPointerException(name + ": factory returned null for key " + describe(entry.key)));
       return;
     }
     if (listener != null) {
       listener.created(entry.key, instance, createStart); // event: the factory returned
     }
-    long openStart = listener != null ? listener.start() : 0L;
+    // An adapter's factory is its open (a DataSource connects in its constructor): its open time
+    // is the factory's. See PoolListener#onOpened.
+    long openStart =
+        listener == null ? 0L : lifecycle.opensInFactory() ? createStart : listener.start();
     CompletionStage<Void> opened;
     try {
       opened = lifecycle.open(instance);
@@ -662,7 +788,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
           entry,
           creation,
           instance,
-          new NullPointerException(name + ": openAsync returned null for key " + entry.key));
+          new NullPointerException(name + ": openAsync returned null for key " + describe(entry.key)));
       return;
     }
     ScheduledFuture<?> timeout = null;
@@ -678,7 +804,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
                       new TimeoutException(
                           name
                               + ": openAsync of key "
-                              + entry.key
+                              + describe(entry.key)
                               + " did not complete within "
                               + config.openTimeout()));
                 }
@@ -730,7 +856,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   private void creationFailed(
       PoolEntry<K, R> entry, Creation<R> creation, R instance, Throwable failure) {
     creationFailures.increment();
-    log.debug("{}: creating the instance for key {} failed", name, entry.key, failure);
+    log.debug("{}: creating the instance for key {} failed", name, describe(entry.key), failure);
     if (listener != null) {
       listener.creationFailed(entry.key, instance, failure); // event: before the instance's close
     }
@@ -775,7 +901,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     try {
       map.remove(entry.key, entry);
     } catch (RuntimeException e) {
-      log.error("{}: removing key {} from the map failed", name, entry.key, e);
+      log.error("{}: removing key {} from the map failed", name, describe(entry.key), e);
     }
   }
 
@@ -784,7 +910,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     try {
       executor.execute(() -> closeNow(entry, instance));
     } catch (RuntimeException e) {
-      log.warn("{}: executor rejected the close of key {}; closing inline", name, entry.key, e);
+      log.warn("{}: executor rejected the close of key {}; closing inline", name, describe(entry.key), e);
       closeNow(entry, instance);
     }
   }
@@ -802,7 +928,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       closeFailed(
           entry,
           instance,
-          new NullPointerException("closeAsync returned null for key " + entry.key),
+          new NullPointerException("closeAsync returned null for key " + describe(entry.key)),
           closeStart);
       return;
     }
@@ -830,7 +956,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
           if (settled.compareAndSet(false, true)) {
             closeCompleted(entry, instance, failure, closeStart);
           } else if (stuckCloses.remove(entry)) {
-            log.info("{}: the close of key {} completed after its timeout", name, entry.key);
+            log.info("{}: the close of key {} completed after its timeout", name, describe(entry.key));
           }
         });
   }
@@ -853,7 +979,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     log.warn(
         "{}: the close of key {} did not complete within {}; moving on",
         name,
-        entry.key,
+        describe(entry.key),
         config.closeTimeout());
     if (listener != null) {
       listener.closeFailed(
@@ -862,7 +988,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
           new TimeoutException(
               name
                   + ": the close of key "
-                  + entry.key
+                  + describe(entry.key)
                   + " did not complete within "
                   + config.closeTimeout()),
           closeStart); // event: close timed out
@@ -873,7 +999,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   private void closeFailed(
       PoolEntry<K, R> entry, R instance, Throwable failure, long closeStart) {
     closeFailures.increment();
-    log.warn("{}: closing the instance for key {} failed", name, entry.key, failure);
+    log.warn("{}: closing the instance for key {} failed", name, describe(entry.key), failure);
     if (listener != null) {
       listener.closeFailed(entry.key, instance, failure, closeStart); // event: close failed
     }
@@ -890,9 +1016,12 @@ final class KeyedPool<K, R> implements Pool<K, R> {
 
   /** Every entry finished: complete the shutdown, failing it if some close is still stuck. */
   private void terminate() {
-    List<Object> stuckKeys = new ArrayList<>();
+    List<String> stuckKeys = new ArrayList<>();
     for (PoolEntry<K, R> entry : stuckCloses) {
-      stuckKeys.add(entry.key);
+      stuckKeys.add(describe(entry.key));
+    }
+    if (closeThreads != null) {
+      closeThreads.shutdown(); // the running close (maybe this thread's) finishes first
     }
     if (stuckKeys.isEmpty()) {
       terminated.complete(null);
@@ -1256,7 +1385,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         log.warn(
             "{}: closing the instance for key {} with {} lease(s) still open: grace period over",
             name,
-            entry.key,
+            describe(entry.key),
             PoolEntry.leases(entry.state));
         closeClaimed(entry);
       }
@@ -1310,6 +1439,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     requireSerializable("scheduler", config.scheduler());
     requireSerializable("executor", config.executor());
     requireSerializable("listener", config.listener());
+    requireSerializable("keyFormatter", config.keyFormatter());
     if (config.lifecycle() instanceof ResourceLifecycle.CloserLifecycle<?> custom) {
       requireSerializable("closer", custom.closer());
     }
@@ -1363,6 +1493,32 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     return (R) entry.value;
   }
 
+  /**
+   * How the pool shows {@code key} in logs, messages and {@code toString}: the builder's key
+   * formatter, or {@link String#valueOf}. Never throws, so that a formatter (or a {@code toString})
+   * that fails cannot break the lease or the close that wanted to name the key; it then names only
+   * the key's type and the failure's class, never its message, which may carry what the formatter
+   * was hiding.
+   */
+  String describe(Object key) {
+    try {
+      CharSequence shown = keyFormatter == null ? String.valueOf(key) : keyFormatter.apply(key);
+      if (shown != null) {
+        return shown.toString();
+      }
+      return "<key of type " + key.getClass().getName() + ": the formatter returned null>";
+    } catch (Throwable t) {
+      if (t instanceof VirtualMachineError && !(t instanceof StackOverflowError)) {
+        throw (VirtualMachineError) t;
+      }
+      return "<key of type "
+          + key.getClass().getName()
+          + ": showing it threw "
+          + t.getClass().getName()
+          + ">";
+    }
+  }
+
   private static <K> K requireKey(K key) {
     return Objects.requireNonNull(key, "key");
   }
@@ -1373,7 +1529,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
 
   private IllegalStateException recursiveException(Object key) {
     return new IllegalStateException(
-        name + ": the factory for key " + key + " asked the pool for that same key");
+        name + ": the factory for key " + describe(key) + " asked the pool for that same key");
   }
 
   /** Runs a creation step on the executor; if it rejects, the creation fails with that. */

@@ -12,9 +12,9 @@ import java.util.function.Function;
  * lease for the pool's time-to-live.
  *
  * <pre>{@code
- * Pool<String, TenantDb> pool = Pool.builder(TenantDb::new)  // TenantDb implements AsyncResource
+ * Pool<String, TenantDb> pool = Pool.newBuilder()
  *     .ttl(Duration.ofSeconds(5))
- *     .build();
+ *     .build(TenantDb::new);              // TenantDb implements AsyncResource
  *
  * try (Lease<TenantDb> lease = pool.get("tenant-a")) {
  *   lease.get().query("select 1");
@@ -52,77 +52,18 @@ import java.util.function.Function;
 public interface Pool<K, R> extends AutoCloseable, Serializable {
 
   /**
-   * Starts a builder for a pool whose factory makes an {@link AsyncResource} from its key.
-   *
-   * @param factory makes a new instance for a key; called at most once at a time per key, outside
-   *     any lock; may throw (the failure reaches the waiting callers) but must not return null
-   * @param <K> the key type
-   * @param <R> the resource type
-   * @return a new builder with a time-to-live of 30 seconds
-   * @throws NullPointerException if {@code factory} is null
-   */
-  static <K, R extends AsyncResource> PoolBuilder<K, R> builder(
-      Function<? super K, ? extends R> factory) {
-    return PoolBuilder.ofFactory(factory);
-  }
-
-  /**
-   * Starts a builder for a pool whose factory creates instances asynchronously. The factory is
-   * called on the requesting thread and must not block.
-   *
-   * @param factory returns a stage of a new instance for a key
-   * @param <K> the key type
-   * @param <R> the resource type
-   * @return a new builder with a time-to-live of 30 seconds
-   * @throws NullPointerException if {@code factory} is null
-   */
-  static <K, R extends AsyncResource> PoolBuilder<K, R> asyncBuilder(
-      Function<? super K, ? extends CompletionStage<? extends R>> factory) {
-    return PoolBuilder.ofAsyncFactory(factory);
-  }
-
-  /**
-   * Starts a builder for a pool of plain {@link AutoCloseable} clients (a JDBC {@code
-   * DataSource} such as HikariCP's, an HTTP client, ...): leases hand out the client itself, and
-   * its {@code close()}, which may block, runs on the pool's executor if one was set, otherwise on
-   * asyncpool's own daemon threads, never on the releasing thread.
+   * Starts a builder. Settings come first, the factory last, in one of the builder's {@code build}
+   * methods; the pool's key and resource types come from the assignment, as with Caffeine:
    *
    * <pre>{@code
-   * Pool<String, HikariDataSource> pools = Pool.closeableBuilder(Tenants::dataSource).build();
+   * Pool<String, TenantDb> pool = Pool.newBuilder().ttl(ofSeconds(5)).build(TenantDb::new);
+   * Pool<String, HikariDataSource> dbs = Pool.newBuilder().buildCloseable(tenant -> dataSource(tenant));
    * }</pre>
    *
-   * @param factory makes a new client for a key
-   * @param <K> the key type
-   * @param <R> the client type
    * @return a new builder with a time-to-live of 30 seconds
-   * @throws NullPointerException if {@code factory} is null
    */
-  static <K, R extends AutoCloseable> PoolBuilder<K, R> closeableBuilder(
-      Function<? super K, ? extends R> factory) {
-    return PoolBuilder.ofCloseable(factory);
-  }
-
-  /**
-   * Starts a builder for a pool of clients of any type, closed by {@code closer}, which returns a
-   * stage (like Lettuce's {@code RedisClient::shutdownAsync}). Leases hand out the client itself.
-   *
-   * <pre>{@code
-   * Pool<String, RedisClient> clients =
-   *     Pool.builder(tenant -> RedisClient.create(uriOf(tenant)), RedisClient::shutdownAsync)
-   *         .build();
-   * }</pre>
-   *
-   * @param factory makes a new client for a key
-   * @param closer starts closing a client; must not block
-   * @param <K> the key type
-   * @param <R> the client type
-   * @return a new builder with a time-to-live of 30 seconds
-   * @throws NullPointerException if {@code factory} or {@code closer} is null
-   */
-  static <K, R> PoolBuilder<K, R> builder(
-      Function<? super K, ? extends R> factory,
-      Function<? super R, ? extends CompletionStage<?>> closer) {
-    return PoolBuilder.ofCloser(factory, closer);
+  static PoolBuilder<Object, Object> newBuilder() {
+    return new PoolBuilder<>();
   }
 
   /**
@@ -143,25 +84,103 @@ public interface Pool<K, R> extends AutoCloseable, Serializable {
   Lease<R> get(K key);
 
   /**
+   * Leases the instance for {@code key} like {@link #get(Object)}, but waits at most {@code
+   * timeout} for its creation: the factory (even a synchronous one) runs on the pool's executor,
+   * not on this thread, so a slow or stuck factory cannot hold this caller past its deadline. On
+   * an open instance this is as fast as {@link #get(Object)}, and never reads the clock.
+   *
+   * <p>On time-out only this caller gives up: the creation goes on for the others, and the share
+   * this caller would have had is given back when the creation ends, so nothing leaks.
+   *
+   * @param key the key
+   * @param timeout how long to wait for a creation; {@link Duration#ZERO} fails at once unless the
+   *     instance is open
+   * @return a new lease, to be closed by the caller
+   * @throws NullPointerException if {@code key} or {@code timeout} is null
+   * @throws IllegalArgumentException if {@code timeout} is negative
+   * @throws IllegalStateException if the pool is closed
+   * @throws java.util.concurrent.CompletionException caused by a {@link
+   *     java.util.concurrent.TimeoutException} whose message names the key and the wait, when the
+   *     timeout ran out; otherwise as {@link #get(Object)}
+   */
+  Lease<R> get(K key, Duration timeout);
+
+  /**
+   * Leases the instance for {@code key} if one is open now; never creates one and never waits. As
+   * cheap as the warm path of {@link #get(Object)}.
+   *
+   * <p>Returns null rather than an {@code Optional}: a null resource is legal in
+   * try-with-resources (its close is skipped), so the usual form stays one statement, and the
+   * warm path allocates nothing but the lease:
+   *
+   * <pre>{@code
+   * try (Lease<TenantDb> lease = pool.getIfPresent(tenant)) {
+   *   if (lease != null) {
+   *     lease.get().flushCaches();
+   *   }
+   * }
+   * }</pre>
+   *
+   * @param key the key
+   * @return a new lease on the open instance, or null if the key has none (none yet, still being
+   *     created, closing, or the pool is closed)
+   * @throws NullPointerException if {@code key} is null
+   */
+  Lease<R> getIfPresent(K key);
+
+  /**
+   * Returns the keys that have an open instance now, leased or idle: a snapshot, weakly
+   * consistent with concurrent changes (like a {@link java.util.concurrent.ConcurrentHashMap}'s
+   * iteration), and unmodifiable. Keys whose instance is still being created, or retired and
+   * closing, are left out. Costs a scan of the pool.
+   *
+   * @return an unmodifiable snapshot of the keys with an open instance
+   */
+  java.util.Set<K> keys();
+
+  /**
    * Leases the instance for {@code key} like {@link #get}, applies {@code action} to it on this
    * thread, and releases it when {@code action} returns or throws: {@code try (var lease =
    * get(key)) { return action.apply(lease.get()); }}, without the lease object. On an open
    * instance this is the pool's cheapest call: no lock, no allocation of its own, no clock read.
+   * The action may throw a checked exception, which is rethrown as it is:
    *
    * <pre>{@code
-   * int rows = pool.apply(tenant, db -> db.count("orders"));
+   * int rows = pool.apply(tenant, ds -> {
+   *   try (Connection c = ds.getConnection()) {
+   *     return count(c, "orders");                   // throws SQLException
+   *   }
+   * });
    * }</pre>
    *
    * @param key the key
    * @param action what to do with the instance; it must not keep the instance after returning
    * @param <T> the result type
+   * @param <E> the checked exception {@code action} may throw
    * @return what {@code action} returned
+   * @throws E what {@code action} threw, after the release
    * @throws NullPointerException if {@code key} or {@code action} is null
    * @throws IllegalStateException as {@link #get} does
    * @throws java.util.concurrent.CompletionException as {@link #get} does; whatever {@code
    *     action} throws is rethrown as it is, after the release
    */
-  <T> T apply(K key, Function<? super R, ? extends T> action);
+  <T, E extends Exception> T apply(K key, LeaseFunction<? super R, ? extends T, E> action)
+      throws E;
+
+  /**
+   * Leases the instance for {@code key} like {@link #get}, runs {@code action} with it on this
+   * thread, and releases it when {@code action} returns or throws: the form of {@link #apply} for
+   * work with no result.
+   *
+   * @param key the key
+   * @param action what to do with the instance; it must not keep the instance after returning
+   * @param <E> the checked exception {@code action} may throw
+   * @throws E what {@code action} threw, after the release
+   * @throws NullPointerException if {@code key} or {@code action} is null
+   * @throws IllegalStateException as {@link #get} does
+   * @throws java.util.concurrent.CompletionException as {@link #get} does
+   */
+  <E extends Exception> void accept(K key, LeaseConsumer<? super R, E> action) throws E;
 
   /**
    * Leases the instance for {@code key} without blocking. A synchronous factory runs on the pool's

@@ -8,25 +8,41 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.function.Function;
 
 /**
- * Builds a {@link Pool}. Start one with {@link Pool#builder(Function)} or {@link
- * Pool#asyncBuilder(Function)}.
+ * Builds a {@link Pool}: settings first, then one of the four {@code build} methods, which takes
+ * the factory. Start with {@link Pool#newBuilder()}:
+ *
+ * <pre>{@code
+ * Pool<String, TenantDb> pool = Pool.newBuilder()
+ *     .ttl(Duration.ofSeconds(5))
+ *     .build(tenant -> new TenantDb(tenant));        // TenantDb implements AsyncResource
+ * }</pre>
+ *
+ * <p>As with Caffeine, the key and resource types come from the assignment: the pool's type fixes
+ * those of the factory, so a lambda needs no type witness. The four ways to build differ only in
+ * how an instance is made and closed:
+ *
+ * <ul>
+ *   <li>{@link #build(Function)}: a synchronous factory of {@link AsyncResource}s;
+ *   <li>{@link #buildAsync(Function)}: a factory that returns a stage of an {@link AsyncResource};
+ *   <li>{@link #buildCloseable(Function)}: plain {@link AutoCloseable} clients (a HikariCP {@code
+ *       DataSource}), opened by the factory and closed by {@code close()} on the pool's close
+ *       threads;
+ *   <li>{@link #build(Function, Function)}: clients of any type, opened by the factory and closed
+ *       by a function that returns a stage (Lettuce's {@code RedisClient::shutdownAsync}).
+ * </ul>
  *
  * <p>Each setting is validated when it is set, with a message that names the bad value, and may
- * be set only once. {@link #build()} copies the settings into an immutable configuration, so the
- * builder can be reused to build more pools. A builder is not thread-safe.
+ * be set only once. Each {@code build} method copies the settings into an immutable
+ * configuration, so the builder can be reused to build more pools. A builder is not thread-safe.
  *
- * @param <K> the key type
- * @param <R> the resource type
+ * @param <K> the key type, {@code Object} until a setting that sees keys narrows it
+ * @param <R> the resource type, {@code Object} until a setting that sees instances narrows it
  */
 public final class PoolBuilder<K, R> {
 
   static final Duration DEFAULT_TTL = Duration.ofSeconds(30);
   static final Duration DEFAULT_OPEN_TIMEOUT = Duration.ofSeconds(60);
   static final Duration DEFAULT_CLOSE_TIMEOUT = Duration.ofSeconds(60);
-
-  private final Function<? super K, ? extends R> factory;
-  private final Function<? super K, ? extends CompletionStage<? extends R>> asyncFactory;
-  private final ResourceLifecycle<? super R> lifecycle;
 
   private Duration ttl;
   private Ticker ticker;
@@ -38,41 +54,9 @@ public final class PoolBuilder<K, R> {
   private Duration closeTimeout;
   private boolean leakDetection;
   private PoolListener<? super K, ? super R> listener;
+  private Function<? super K, ? extends CharSequence> keyFormatter;
 
-  private PoolBuilder(
-      Function<? super K, ? extends R> factory,
-      Function<? super K, ? extends CompletionStage<? extends R>> asyncFactory,
-      ResourceLifecycle<? super R> lifecycle) {
-    this.factory = factory;
-    this.asyncFactory = asyncFactory;
-    this.lifecycle = lifecycle;
-  }
-
-  static <K, R extends AsyncResource> PoolBuilder<K, R> ofFactory(
-      Function<? super K, ? extends R> factory) {
-    Objects.requireNonNull(factory, "factory");
-    return new PoolBuilder<>(factory, null, ResourceLifecycle.asyncResource());
-  }
-
-  static <K, R extends AsyncResource> PoolBuilder<K, R> ofAsyncFactory(
-      Function<? super K, ? extends CompletionStage<? extends R>> factory) {
-    Objects.requireNonNull(factory, "factory");
-    return new PoolBuilder<>(null, factory, ResourceLifecycle.asyncResource());
-  }
-
-  static <K, R extends AutoCloseable> PoolBuilder<K, R> ofCloseable(
-      Function<? super K, ? extends R> factory) {
-    Objects.requireNonNull(factory, "factory");
-    return new PoolBuilder<>(factory, null, ResourceLifecycle.autoCloseable());
-  }
-
-  static <K, R> PoolBuilder<K, R> ofCloser(
-      Function<? super K, ? extends R> factory,
-      Function<? super R, ? extends CompletionStage<?>> closer) {
-    Objects.requireNonNull(factory, "factory");
-    Objects.requireNonNull(closer, "closer");
-    return new PoolBuilder<>(factory, null, ResourceLifecycle.closedBy(closer));
-  }
+  PoolBuilder() {}
 
   /**
    * Sets how long an instance stays open after its last lease was closed. {@link Duration#ZERO}
@@ -178,6 +162,13 @@ public final class PoolBuilder<K, R> {
    * instance fails with a {@link java.util.concurrent.TimeoutException} naming the key, the
    * instance is closed, and the next request for the key starts afresh.
    *
+   * <p>What it cannot cover: a synchronous factory that blocks the thread running it. Nothing can
+   * take that thread back, and the adapters of plain clients ({@link #buildCloseable}, {@link
+   * #build(Function, Function)}) do all their opening there (a HikariCP {@code DataSource}
+   * connects in its constructor). A caller that must not wait past a deadline uses {@link
+   * Pool#get(Object, Duration)}, which runs the factory on the executor and waits at most that
+   * long, or {@link Pool#acquire} with its own timeout.
+   *
    * @param openTimeout a positive duration; default 60 seconds
    * @return this builder
    * @throws NullPointerException if {@code openTimeout} is null
@@ -240,32 +231,152 @@ public final class PoolBuilder<K, R> {
    * happened; a listener that throws is logged and ignored. For a serializable pool, the listener
    * must be {@link java.io.Serializable} too. See {@link PoolListener}.
    *
+   * <p>Like Caffeine's {@code removalListener}, this narrows the builder's types to the
+   * listener's, so that a typed listener is checked against the pool it is built into.
+   *
    * @param listener the listener; default none
+   * @param <K1> the key type of the pool to build
+   * @param <R1> the resource type of the pool to build
    * @return this builder
    * @throws NullPointerException if {@code listener} is null
    * @throws IllegalStateException if the listener was already set
    */
-  public PoolBuilder<K, R> listener(PoolListener<? super K, ? super R> listener) {
+  @SuppressWarnings("unchecked")
+  public <K1 extends K, R1 extends R> PoolBuilder<K1, R1> listener(
+      PoolListener<? super K1, ? super R1> listener) {
     Objects.requireNonNull(listener, "listener");
     requireState(this.listener == null, "listener was already set to %s", this.listener);
-    this.listener = listener;
-    return this;
+    PoolBuilder<K1, R1> self = (PoolBuilder<K1, R1>) this;
+    self.listener = listener;
+    return self;
   }
 
   /**
-   * Builds a pool with these settings. The builder stays usable.
+   * Sets how the pool shows a key wherever it names one: log lines, exception messages, a
+   * lease's {@code toString()}. Keys may carry secrets (a configuration record with a password, a
+   * JDBC URL with credentials, a token); a formatter that shows only what is safe keeps them out
+   * of logs. The listener still receives the key itself.
    *
+   * <p>A formatter that throws or returns null never breaks a lease: the pool then shows the key as
+   * {@code <key of type ...>} and names the formatter's failure only by its exception class.
+   *
+   * <pre>{@code
+   * Pool<TenantConfig, HikariDataSource> pools = Pool.newBuilder()
+   *     .keyFormatter(TenantConfig::tenantId)            // never the config's password
+   *     .buildCloseable(TenantConfig::dataSource);
+   * }</pre>
+   *
+   * @param keyFormatter shows a key; default {@link String#valueOf(Object)}
+   * @param <K1> the key type of the pool to build
+   * @return this builder
+   * @throws NullPointerException if {@code keyFormatter} is null
+   * @throws IllegalStateException if the key formatter was already set
+   */
+  @SuppressWarnings("unchecked")
+  public <K1 extends K> PoolBuilder<K1, R> keyFormatter(
+      Function<? super K1, ? extends CharSequence> keyFormatter) {
+    Objects.requireNonNull(keyFormatter, "keyFormatter");
+    requireState(
+        this.keyFormatter == null, "keyFormatter was already set to %s", this.keyFormatter);
+    PoolBuilder<K1, R> self = (PoolBuilder<K1, R>) this;
+    self.keyFormatter = keyFormatter;
+    return self;
+  }
+
+  /**
+   * Builds a pool of {@link AsyncResource}s made by a synchronous factory. The factory runs on the
+   * thread that asked for the key ({@link Pool#get}) or on the pool's executor ({@link
+   * Pool#acquire}, {@link Pool#get(Object, Duration)}), then the pool calls {@link
+   * AsyncResource#openAsync()}. The builder stays usable.
+   *
+   * @param factory makes a new instance for a key; called at most once at a time per key, outside
+   *     any lock; may throw (the failure reaches the waiting callers) but must not return null
    * @param <K1> the key type of the pool
    * @param <R1> the resource type of the pool
    * @return a new, empty pool
+   * @throws NullPointerException if {@code factory} is null
    */
+  public <K1 extends K, R1 extends AsyncResource> Pool<K1, R1> build(
+      Function<? super K1, ? extends R1> factory) {
+    Objects.requireNonNull(factory, "factory");
+    return newPool(factory, null, ResourceLifecycle.asyncResource());
+  }
+
+  /**
+   * Builds a pool of {@link AsyncResource}s made by an asynchronous factory, which is called on
+   * the requesting thread and must not block; the pool calls {@link AsyncResource#openAsync()}
+   * once the factory's stage completes. The builder stays usable.
+   *
+   * @param factory returns a stage of a new instance for a key; must not return null
+   * @param <K1> the key type of the pool
+   * @param <R1> the resource type of the pool
+   * @return a new, empty pool
+   * @throws NullPointerException if {@code factory} is null
+   */
+  public <K1 extends K, R1 extends AsyncResource> Pool<K1, R1> buildAsync(
+      Function<? super K1, ? extends CompletionStage<? extends R1>> factory) {
+    Objects.requireNonNull(factory, "factory");
+    return newPool(null, factory, ResourceLifecycle.asyncResource());
+  }
+
+  /**
+   * Builds a pool of plain {@link AutoCloseable} clients (a JDBC {@code DataSource} such as
+   * HikariCP's, an HTTP client, ...): the factory makes a ready client (it is the open), leases
+   * hand out the client itself, and its {@code close()}, which may block, runs on the pool's
+   * executor if one was set, otherwise on a few daemon threads of the pool's own (see {@link
+   * #executor}), never on the releasing thread. The builder stays usable.
+   *
+   * <pre>{@code
+   * Pool<String, HikariDataSource> pools = Pool.newBuilder().buildCloseable(Tenants::dataSource);
+   * }</pre>
+   *
+   * @param factory makes a new, ready client for a key; must not return null
+   * @param <K1> the key type of the pool
+   * @param <R1> the client type of the pool
+   * @return a new, empty pool
+   * @throws NullPointerException if {@code factory} is null
+   */
+  public <K1 extends K, R1 extends AutoCloseable> Pool<K1, R1> buildCloseable(
+      Function<? super K1, ? extends R1> factory) {
+    Objects.requireNonNull(factory, "factory");
+    return newPool(factory, null, ResourceLifecycle.autoCloseable());
+  }
+
+  /**
+   * Builds a pool of clients of any type: the factory makes a ready client, and {@code closer}
+   * starts closing one and returns a stage of its end (like Lettuce's {@code
+   * RedisClient::shutdownAsync}). Leases hand out the client itself. The builder stays usable.
+   *
+   * <pre>{@code
+   * Pool<String, RedisClient> clients = Pool.newBuilder()
+   *     .build(tenant -> RedisClient.create(uriOf(tenant)), RedisClient::shutdownAsync);
+   * }</pre>
+   *
+   * @param factory makes a new, ready client for a key; must not return null
+   * @param closer starts closing a client; must not block
+   * @param <K1> the key type of the pool
+   * @param <R1> the client type of the pool
+   * @return a new, empty pool
+   * @throws NullPointerException if {@code factory} or {@code closer} is null
+   */
+  public <K1 extends K, R1 extends R> Pool<K1, R1> build(
+      Function<? super K1, ? extends R1> factory,
+      Function<? super R1, ? extends CompletionStage<?>> closer) {
+    Objects.requireNonNull(factory, "factory");
+    Objects.requireNonNull(closer, "closer");
+    return newPool(factory, null, ResourceLifecycle.closedBy(closer));
+  }
+
   @SuppressWarnings("unchecked")
-  public <K1 extends K, R1 extends R> Pool<K1, R1> build() {
+  private <K1 extends K, R1> Pool<K1, R1> newPool(
+      Function<? super K1, ? extends R1> factory,
+      Function<? super K1, ? extends CompletionStage<? extends R1>> asyncFactory,
+      ResourceLifecycle<? super R1> lifecycle) {
     PoolConfig<K1, R1> config =
         new PoolConfig<>(
-            (Function<? super K1, ? extends R1>) factory,
-            (Function<? super K1, ? extends CompletionStage<? extends R1>>) asyncFactory,
-            (ResourceLifecycle<? super R1>) lifecycle,
+            factory,
+            asyncFactory,
+            lifecycle,
             ttl == null ? DEFAULT_TTL : ttl,
             ticker,
             scheduler,
@@ -275,7 +386,8 @@ public final class PoolBuilder<K, R> {
             openTimeout == null ? DEFAULT_OPEN_TIMEOUT : openTimeout,
             closeTimeout == null ? DEFAULT_CLOSE_TIMEOUT : closeTimeout,
             leakDetection,
-            listener);
+            (PoolListener<? super K1, ? super R1>) listener,
+            keyFormatter);
     return new KeyedPool<>(config);
   }
 

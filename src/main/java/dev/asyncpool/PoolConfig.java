@@ -7,7 +7,7 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.function.Function;
 
 /**
- * The immutable settings of a pool, as {@link PoolBuilder#build()} copied them. A null ticker,
+ * The immutable settings of a pool, as a {@link PoolBuilder} build method copied them. A null ticker,
  * scheduler or executor means "the default", which a deserialized copy resolves in its own JVM.
  * Exactly one of {@code factory} and {@code asyncFactory} is set; {@code listener} is null when
  * none was set.
@@ -27,6 +27,7 @@ import java.util.function.Function;
  * @param closeTimeout how long a close may take
  * @param leakDetection whether leases collected unclosed are tracked
  * @param listener told of lifecycle events, or null
+ * @param keyFormatter shows a key in logs and messages, or null for {@link String#valueOf}
  */
 record PoolConfig<K, R>(
     Function<? super K, ? extends R> factory,
@@ -41,7 +42,8 @@ record PoolConfig<K, R>(
     Duration openTimeout,
     Duration closeTimeout,
     boolean leakDetection,
-    PoolListener<? super K, ? super R> listener)
+    PoolListener<? super K, ? super R> listener,
+    Function<? super K, ? extends CharSequence> keyFormatter)
     implements java.io.Serializable {
 
   /** The ttl in nanoseconds, saturated: a ttl longer than {@code Long.MAX_VALUE} ns never ends. */

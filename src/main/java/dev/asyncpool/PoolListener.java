@@ -8,14 +8,14 @@ import java.time.Duration;
  * listener overrides only the events it cares about.
  *
  * <pre>{@code
- * Pool<String, TenantDb> pool = Pool.builder(TenantDb::new)
+ * Pool<String, TenantDb> pool = Pool.newBuilder()
  *     .listener(new PoolListener<String, TenantDb>() {
  *       @Override
  *       public void onOpened(String key, TenantDb db, Duration openTime) {
  *         log.info("tenant {} connected in {} ms", key, openTime.toMillis());
  *       }
  *     })
- *     .build();
+ *     .build(TenantDb::new);
  * }</pre>
  *
  * <h2>When events are delivered</h2>
@@ -81,7 +81,12 @@ public interface PoolListener<K, R> {
    *
    * @param key the key
    * @param resource the open instance
-   * @param openTime how long {@code openAsync} took, measured with the pool's {@link Ticker}
+   * @param openTime how long it took to open, measured with the pool's {@link Ticker}: for an
+   *     {@link AsyncResource}, from the call of {@code openAsync} to the completion of its stage;
+   *     for the adapters of plain clients ({@link PoolBuilder#buildCloseable}, {@link
+   *     PoolBuilder#build(java.util.function.Function, java.util.function.Function)}), whose factory
+   *     is where the client connects, the factory's time, the same as {@code createTime} in {@link
+   *     #onCreated} (plus the moment between the two events)
    */
   default void onOpened(K key, R resource, Duration openTime) {}
 

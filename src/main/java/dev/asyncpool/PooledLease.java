@@ -29,7 +29,8 @@ final class PooledLease<K, R> implements Lease<R> {
   @SuppressWarnings("unchecked")
   public R get() {
     if (released) {
-      throw new IllegalStateException("this lease of key " + entry.key + " is closed");
+      throw new IllegalStateException(
+          "this lease of key " + pool.describe(entry.key) + " is closed");
     }
     // The entry's value is the instance from before this lease was made until forever.
     return (R) entry.value;
@@ -45,6 +46,6 @@ final class PooledLease<K, R> implements Lease<R> {
 
   @Override
   public String toString() {
-    return "Lease[key=" + entry.key + (released ? ", closed]" : "]");
+    return "Lease[key=" + pool.describe(entry.key) + (released ? ", closed]" : "]");
   }
 }

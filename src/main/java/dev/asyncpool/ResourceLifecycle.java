@@ -19,6 +19,14 @@ interface ResourceLifecycle<R> extends Serializable {
    */
   CompletionStage<?> close(R resource, Executor blockingExecutor);
 
+  /**
+   * True if the factory makes a ready instance and {@link #open} does nothing: the adapters of
+   * plain clients. Their open time is then the factory's.
+   */
+  default boolean opensInFactory() {
+    return false;
+  }
+
   @SuppressWarnings("unchecked")
   static <R extends AsyncResource> ResourceLifecycle<R> asyncResource() {
     return (ResourceLifecycle<R>) (ResourceLifecycle<?>) AsyncResourceLifecycle.INSTANCE;
@@ -54,6 +62,11 @@ interface ResourceLifecycle<R> extends Serializable {
     INSTANCE;
 
     @Override
+    public boolean opensInFactory() {
+      return true;
+    }
+
+    @Override
     public CompletionStage<Void> open(AutoCloseable resource) {
       return CompletableFuture.completedFuture(null);
     }
@@ -82,6 +95,11 @@ interface ResourceLifecycle<R> extends Serializable {
   record CloserLifecycle<R>(Function<? super R, ? extends CompletionStage<?>> closer)
       implements ResourceLifecycle<R> {
     private static final long serialVersionUID = 1L;
+
+    @Override
+    public boolean opensInFactory() {
+      return true;
+    }
 
     @Override
     public CompletionStage<Void> open(R resource) {

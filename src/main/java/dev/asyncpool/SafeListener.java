@@ -20,10 +20,18 @@ final class SafeListener<K, R> {
   private final Ticker ticker;
   private final String name;
 
-  SafeListener(PoolListener<? super K, ? super R> listener, Ticker ticker, String name) {
+  /** Shows a key in the log line of a failed event (the pool's key formatter). */
+  private final java.util.function.Function<Object, String> describe;
+
+  SafeListener(
+      PoolListener<? super K, ? super R> listener,
+      Ticker ticker,
+      String name,
+      java.util.function.Function<Object, String> describe) {
     this.listener = listener;
     this.ticker = ticker;
     this.name = name;
+    this.describe = describe;
   }
 
   /** The ticker's time, to measure a duration from; a failing ticker gives zero durations. */
@@ -107,6 +115,7 @@ final class SafeListener<K, R> {
   }
 
   private void failed(String event, K key, Throwable t) {
-    log.warn("{}: the listener's {} threw for key {}; ignored", name, event, key, t);
+    log.warn(
+        "{}: the listener's {} threw for key {}; ignored", name, event, describe.apply(key), t);
   }
 }

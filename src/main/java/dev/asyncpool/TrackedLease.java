@@ -16,7 +16,8 @@ final class TrackedLease<K, R> implements Lease<R> {
   private final Cleaner.Cleanable cleanable;
 
   TrackedLease(KeyedPool<K, R> pool, PoolEntry<K, R> entry) {
-    this.share = new Share<>(pool, entry, new LeakTrace(entry.key));
+    // Nothing here may throw: the caller already holds the share (see KeyedPool#describe).
+    this.share = new Share<>(pool, entry, new LeakTrace());
     this.cleanable = CLEANER.register(this, share);
   }
 
@@ -24,7 +25,8 @@ final class TrackedLease<K, R> implements Lease<R> {
   @SuppressWarnings("unchecked")
   public R get() {
     if (share.released.get()) {
-      throw new IllegalStateException("this lease of key " + share.entry.key + " is closed");
+      throw new IllegalStateException(
+          "this lease of key " + share.pool.describe(share.entry.key) + " is closed");
     }
     return (R) share.entry.value;
   }
@@ -39,7 +41,9 @@ final class TrackedLease<K, R> implements Lease<R> {
 
   @Override
   public String toString() {
-    return "Lease[key=" + share.entry.key + (share.released.get() ? ", closed]" : "]");
+    return "Lease[key="
+        + share.pool.describe(share.entry.key)
+        + (share.released.get() ? ", closed]" : "]");
   }
 
   /** The share a lease holds; run by the cleaner if the lease is collected unclosed. */
@@ -63,12 +67,16 @@ final class TrackedLease<K, R> implements Lease<R> {
     }
   }
 
-  /** Where a leaked lease was acquired; logged as the cause of the warning. */
+  /**
+   * Where a leaked lease was acquired; logged as the cause of the warning, which names the key.
+   * It names no key itself: a message built here, after the retain, would run the key's
+   * formatting while the share is held, and the warning names the key anyway.
+   */
   static final class LeakTrace extends Throwable {
     private static final long serialVersionUID = 1L;
 
-    LeakTrace(Object key) {
-      super("lease of key " + key + " acquired here", null, false, true);
+    LeakTrace() {
+      super("the leaked lease was acquired here", null, false, true);
     }
   }
 }

@@ -30,7 +30,7 @@ class ApplyTest extends PoolTestSupport {
 
   @Test
   void createsAColdKeyAndCountsAMiss() {
-    pool = builder().ttl(Duration.ofSeconds(10)).recordStats().build();
+    pool = settings().ttl(Duration.ofSeconds(10)).recordStats().build(factory);
     TestResource created = pool.apply("cold", r -> r);
     assertThat(created.opens).hasValue(1);
     TestResource again = pool.apply("cold", r -> r);
@@ -98,15 +98,14 @@ class ApplyTest extends PoolTestSupport {
     AtomicReference<RuntimeException> openFailure =
         new AtomicReference<>(new IllegalStateException("open failed"));
     pool =
-        builder(
-                prepared(
+        settings()
+            .build(prepared(
                     r -> {
                       RuntimeException failure = openFailure.get();
                       if (failure != null) {
                         r.onOpen = () -> CompletableFuture.failedFuture(failure);
                       }
-                    }))
-            .build();
+                    }));
     assertThatThrownBy(() -> pool.apply("k", r -> r)).hasMessage("open failed");
     openFailure.set(null);
     String key = pool.apply("k", r -> String.valueOf(r.key));

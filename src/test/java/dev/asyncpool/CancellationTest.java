@@ -16,7 +16,7 @@ class CancellationTest extends PoolTestSupport {
   private final CompletableFuture<Void> open = new CompletableFuture<>();
 
   private void slowOpeningPool() {
-    pool = builder(prepared(r -> r.onOpen = () -> open)).ttl(Duration.ofSeconds(1)).build();
+    pool = settings().ttl(Duration.ofSeconds(1)).build(prepared(r -> r.onOpen = () -> open));
   }
 
   @Test

@@ -23,8 +23,9 @@ class ConcurrentFirstUseTest {
     CountDownLatch release = new CountDownLatch(1);
     TestFactory made = new TestFactory();
     Pool<String, TestResource> pool =
-        Pool.<String, TestResource>builder(
-                key -> {
+        Pool.newBuilder()
+            .ttl(Duration.ofMinutes(1))
+            .build(key -> {
                   factoryCalls.incrementAndGet();
                   inFactory.countDown();
                   try {
@@ -33,9 +34,7 @@ class ConcurrentFirstUseTest {
                     Thread.currentThread().interrupt();
                   }
                   return made.apply(key);
-                })
-            .ttl(Duration.ofMinutes(1))
-            .build();
+                });
     int threads = 8;
     ExecutorService executor = Executors.newFixedThreadPool(threads);
     try {

@@ -58,13 +58,13 @@ class EpochStampTest extends PoolTestSupport {
     ticker.set(Duration.ofHours(1).toNanos()); // any real ticker reading is far from 0
     FlakyTicker flaky = new FlakyTicker();
     Duration ttl = Duration.ofSeconds(64); // epochs of 1 s
-    pool = Pool.<String, TestResource>builder(factory)
+    pool = Pool.newBuilder()
         .ticker(flaky)
         .scheduler(scheduler)
         .executor(directExecutor)
         .name("test-pool")
         .ttl(ttl)
-        .build();
+        .build(factory);
     TestResource resource = lease("k"); // t=0: precise stamp, queued; first run at t=1 s
     ticker.advance(Duration.ofMillis(500));
     assertThat(lease("k")).isSameAs(resource); // t=0.5 s: owned, so stamped with epoch 0
@@ -82,13 +82,13 @@ class EpochStampTest extends PoolTestSupport {
   void aTickerOutageMustNotCloseEarly() {
     FlakyTicker flaky = new FlakyTicker();
     Duration ttl = Duration.ofSeconds(64); // epochs of 1 s
-    pool = Pool.<String, TestResource>builder(factory)
+    pool = Pool.newBuilder()
         .ticker(flaky)
         .scheduler(scheduler)
         .executor(directExecutor)
         .name("test-pool")
         .ttl(ttl)
-        .build();
+        .build(factory);
     TestResource resource = lease("k");
     for (int i = 0; i < 20; i++) { // 200 s, many epochs: the ring is full of real times
       scheduler.advance(Duration.ofSeconds(10));

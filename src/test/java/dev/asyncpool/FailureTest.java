@@ -15,7 +15,7 @@ import org.junit.jupiter.api.Test;
 class FailureTest extends PoolTestSupport {
 
   private Pool<String, TestResource> poolWith(java.util.function.Function<String, TestResource> f) {
-    pool = builder(f).ttl(Duration.ofSeconds(1)).build();
+    pool = settings().ttl(Duration.ofSeconds(1)).build(f);
     return pool;
   }
 
@@ -141,7 +141,7 @@ class FailureTest extends PoolTestSupport {
 
   @Test
   void closeRunsOffTheReleasingThread() throws Exception {
-    pool = Pool.<String, TestResource>builder(factory).ttl(Duration.ZERO).build();
+    pool = Pool.newBuilder().ttl(Duration.ZERO).build(factory);
     TestResource resource = lease("k");
     pool.closeAsync().get(10, java.util.concurrent.TimeUnit.SECONDS);
     assertThat(resource.closes).hasValue(1);
@@ -152,8 +152,11 @@ class FailureTest extends PoolTestSupport {
   void asyncFactoryFailuresAndSuccess() {
     AtomicInteger calls = new AtomicInteger();
     pool =
-        Pool.<String, TestResource>asyncBuilder(
-                key -> {
+        Pool.newBuilder()
+            .ticker(ticker)
+            .scheduler(scheduler)
+            .executor(directExecutor)
+            .buildAsync(key -> {
                   int n = calls.incrementAndGet();
                   if (n == 1) {
                     return CompletableFuture.failedFuture(new IOException("no"));
@@ -164,11 +167,7 @@ class FailureTest extends PoolTestSupport {
                   CompletionStage<TestResource> stage =
                       CompletableFuture.completedFuture(factory.apply(key));
                   return stage;
-                })
-            .ticker(ticker)
-            .scheduler(scheduler)
-            .executor(directExecutor)
-            .build();
+                });
     assertThatThrownBy(() -> pool.get("k")).hasCauseInstanceOf(IOException.class);
     assertThatThrownBy(() -> pool.get("k")).isInstanceOf(NullPointerException.class);
     assertThat(pool.acquire("k").join().get().key).isEqualTo("k");

@@ -34,11 +34,11 @@ class ForkedSerializationTest {
   @Test
   void copyInAnotherJvmCreatesItsOwnInstances(@TempDir Path dir) throws Exception {
     Pool<String, TestResource> original =
-        Pool.<String, TestResource>builder(factory())
+        Pool.newBuilder()
             .ttl(Duration.ofSeconds(30))
             .name("tenants")
             .recordStats()
-            .build();
+            .build(factory());
     Lease<TestResource> held = original.get("tenant-1");
     TestResource mine = held.get();
     Path file = dir.resolve("pool.ser");

@@ -45,11 +45,11 @@ class LeaseAndTtlTest extends PoolTestSupport {
   @Test
   void keysWithEqualHashesAreDifferentInstances() {
     Pool<CollidingKey, TestResource> colliding =
-        Pool.<CollidingKey, TestResource>builder(factory)
+        Pool.newBuilder()
             .ticker(ticker)
             .scheduler(scheduler)
             .executor(directExecutor)
-            .build();
+            .build(factory);
     try (Lease<TestResource> a = colliding.get(new CollidingKey("a"));
         Lease<TestResource> b = colliding.get(new CollidingKey("b"));
         Lease<TestResource> a2 = colliding.get(new CollidingKey("a"))) {
@@ -179,7 +179,7 @@ class LeaseAndTtlTest extends PoolTestSupport {
 
   @Test
   void hugeTtlNeverExpiresAndSchedulesNothing() {
-    pool = builder().ttl(Duration.ofSeconds(Long.MAX_VALUE)).build();
+    pool = settings().ttl(Duration.ofSeconds(Long.MAX_VALUE)).build(factory);
     TestResource resource = lease("k");
     scheduler.advance(Duration.ofDays(365 * 100));
     assertThat(resource.closes).hasValue(0);
@@ -248,8 +248,11 @@ class LeaseAndTtlTest extends PoolTestSupport {
     AtomicInteger made = new AtomicInteger();
     Pool<String, TestResource>[] holder = newPoolArray();
     holder[0] =
-        Pool.<String, TestResource>builder(
-                key -> {
+        Pool.newBuilder()
+            .ticker(ticker)
+            .scheduler(scheduler)
+            .executor(directExecutor)
+            .build(key -> {
                   made.incrementAndGet();
                   if (key.startsWith("outer")) {
                     try (Lease<TestResource> inner = holder[0].get("inner-" + key)) {
@@ -257,11 +260,7 @@ class LeaseAndTtlTest extends PoolTestSupport {
                     }
                   }
                   return new TestResource(key);
-                })
-            .ticker(ticker)
-            .scheduler(scheduler)
-            .executor(directExecutor)
-            .build();
+                });
     pool = holder[0];
     assertThat(lease("outer-1").key).isEqualTo("outer-1");
     assertThat(pool.acquire("outer-2").join().get().key).isEqualTo("outer-2");
@@ -272,16 +271,15 @@ class LeaseAndTtlTest extends PoolTestSupport {
   void factoryAskingForItsOwnKeyFailsClearly() {
     Pool<String, TestResource>[] holder = newPoolArray();
     holder[0] =
-        Pool.<String, TestResource>builder(
-                key -> {
-                  try (Lease<TestResource> self = holder[0].get(key)) {
-                    return self.get();
-                  }
-                })
+        Pool.newBuilder()
             .ticker(ticker)
             .scheduler(scheduler)
             .executor(directExecutor)
-            .build();
+            .build(key -> {
+                  try (Lease<TestResource> self = holder[0].get(key)) {
+                    return self.get();
+                  }
+                });
     pool = holder[0];
     assertThatThrownBy(() -> pool.get("loop"))
         .isInstanceOf(IllegalStateException.class)
@@ -297,7 +295,7 @@ class LeaseAndTtlTest extends PoolTestSupport {
 
   @Test
   void statsCountWhatHappened() {
-    pool = builder().ttl(Duration.ofSeconds(1)).recordStats().build();
+    pool = settings().ttl(Duration.ofSeconds(1)).recordStats().build(factory);
     lease("a");
     lease("a");
     lease("b");

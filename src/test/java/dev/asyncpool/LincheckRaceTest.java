@@ -193,18 +193,17 @@ class LincheckRaceTest {
 
     Harness(Duration ttl) {
       pool =
-          Pool.<String, CheckedResource>builder(
-                  key -> {
-                    CheckedResource r = new CheckedResource(key);
-                    created.add(r);
-                    return r;
-                  })
+          Pool.newBuilder()
               .ticker(ticker)
               .scheduler(scheduler)
               .executor(Runnable::run)
               .ttl(ttl)
               .name("lincheck")
-              .build();
+              .build(key -> {
+                    CheckedResource r = new CheckedResource(key);
+                    created.add(r);
+                    return r;
+                  });
     }
 
     /** Leases {@code key}, checks the instance while holding it, and releases it. */

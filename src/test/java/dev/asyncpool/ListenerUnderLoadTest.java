@@ -124,16 +124,15 @@ class ListenerUnderLoadTest {
   void eventsAreOrderedCompleteAndMatchTheStats(long ttlMillis) throws Exception {
     Journal journal = new Journal();
     Pool<String, Flaky> pool =
-        Pool.<String, Flaky>builder(
-                key -> {
+        Pool.newBuilder()
+            .ttl(Duration.ofMillis(ttlMillis))
+            .listener(journal)
+            .build(key -> {
                   if (ThreadLocalRandom.current().nextInt(100) < 3) {
                     throw new IllegalStateException("factory failed");
                   }
                   return new Flaky();
-                })
-            .ttl(Duration.ofMillis(ttlMillis))
-            .listener(journal)
-            .build();
+                });
     String[] keys = {"a", "b", "c", "d", "e", "f", "g", "h"};
     ExecutorService threads = Executors.newFixedThreadPool(THREADS);
     List<Future<?>> futures = new ArrayList<>();

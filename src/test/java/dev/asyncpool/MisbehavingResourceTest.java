@@ -20,7 +20,7 @@ class MisbehavingResourceTest extends PoolTestSupport {
 
   @Test
   void closeThatNeverCompletesTimesOutAndShutdownNamesTheKey() {
-    pool = builder().ttl(Duration.ofSeconds(1)).closeTimeout(Duration.ofSeconds(5)).build();
+    pool = settings().ttl(Duration.ofSeconds(1)).closeTimeout(Duration.ofSeconds(5)).build(factory);
     TestResource stuck = lease("stuck");
     TestResource fine = lease("fine");
     stuck.onClose = CompletableFuture::new; // never completes
@@ -40,7 +40,7 @@ class MisbehavingResourceTest extends PoolTestSupport {
 
   @Test
   void closeThatCompletesAfterItsTimeoutIsForgiven() {
-    pool = builder().ttl(Duration.ofSeconds(1)).closeTimeout(Duration.ofSeconds(5)).build();
+    pool = settings().ttl(Duration.ofSeconds(1)).closeTimeout(Duration.ofSeconds(5)).build(factory);
     TestResource slow = lease("slow");
     CompletableFuture<Void> close = new CompletableFuture<>();
     slow.onClose = () -> close;
@@ -55,15 +55,14 @@ class MisbehavingResourceTest extends PoolTestSupport {
   void openThatNeverCompletesTimesOutClosesTheInstanceAndFreesTheKey() {
     AtomicInteger calls = new AtomicInteger();
     pool =
-        builder(
-                prepared(
+        settings()
+            .openTimeout(Duration.ofSeconds(3))
+            .build(prepared(
                     r -> {
                       if (calls.incrementAndGet() == 1) {
                         r.onOpen = CompletableFuture::new;
                       }
-                    }))
-            .openTimeout(Duration.ofSeconds(3))
-            .build();
+                    }));
     CompletableFuture<Lease<TestResource>> first = pool.acquire("k");
     CompletableFuture<Lease<TestResource>> second = pool.acquire("k");
     scheduler.advance(Duration.ofSeconds(3));
@@ -82,11 +81,11 @@ class MisbehavingResourceTest extends PoolTestSupport {
   void factoryAcquiringItsOwnKeyOnTheExecutorFailsInsteadOfDeadlocking() {
     Pool<String, TestResource>[] holder = newPoolArray();
     holder[0] =
-        Pool.<String, TestResource>builder(key -> holder[0].acquire(key).join().get())
+        Pool.newBuilder()
             .ticker(ticker)
             .scheduler(scheduler)
             .executor(directExecutor)
-            .build();
+            .build(key -> holder[0].acquire(key).join().get());
     pool = holder[0];
     assertThat(pool.acquire("loop"))
         .failsWithin(Duration.ofSeconds(5))
@@ -105,10 +104,10 @@ class MisbehavingResourceTest extends PoolTestSupport {
     ScheduledExecutorService shutDown = Executors.newSingleThreadScheduledExecutor();
     shutDown.shutdown();
     pool =
-        Pool.<String, TestResource>builder(factory)
+        Pool.newBuilder()
             .scheduler(shutDown)
             .ttl(Duration.ofMillis(20))
-            .build();
+            .build(factory);
     TestResource resource = lease("k"); // the release schedules expiry: rejected, not thrown
     await().atMost(Duration.ofSeconds(10)).until(resource::isClosed);
   }
@@ -117,7 +116,7 @@ class MisbehavingResourceTest extends PoolTestSupport {
   void rejectingExecutorClosesInlineAndNeverThrowsAtTheReleasingCaller() {
     AtomicInteger rejected = new AtomicInteger();
     pool =
-        Pool.<String, TestResource>builder(factory)
+        Pool.newBuilder()
             .ticker(ticker)
             .scheduler(scheduler)
             .executor(
@@ -126,7 +125,7 @@ class MisbehavingResourceTest extends PoolTestSupport {
                   throw new RejectedExecutionException("executor is shut down");
                 })
             .ttl(Duration.ZERO)
-            .build();
+            .build(factory);
     TestResource resource = lease("k"); // release closes: executor rejects, close runs inline
     assertThat(resource.closes).hasValue(1);
     assertThat(rejected).hasPositiveValue();
@@ -160,12 +159,12 @@ class MisbehavingResourceTest extends PoolTestSupport {
   @Test
   void keyWhoseHashChangesCorruptsNoOtherKey() {
     Pool<Object, TestResource> mixed =
-        Pool.<Object, TestResource>builder(factory)
+        Pool.newBuilder()
             .ticker(ticker)
             .scheduler(scheduler)
             .executor(directExecutor)
             .ttl(Duration.ofSeconds(1))
-            .build();
+            .build(factory);
     MutableKey bad = new MutableKey(1);
     mixed.get(bad).close();
     bad.hash = 2; // misuse
@@ -179,7 +178,7 @@ class MisbehavingResourceTest extends PoolTestSupport {
 
   @Test
   void leakedLeaseIsReportedAndItsShareReleased() {
-    pool = builder().ttl(Duration.ofSeconds(1)).leakDetection().build();
+    pool = settings().ttl(Duration.ofSeconds(1)).leakDetection().build(factory);
     leakALease();
     TestResource resource = factory.created.get(0);
     await()
@@ -205,23 +204,23 @@ class MisbehavingResourceTest extends PoolTestSupport {
 
   @Test
   void timeoutsMustBePositive() {
-    assertThatThrownBy(() -> builder().openTimeout(Duration.ZERO))
+    assertThatThrownBy(() -> settings().openTimeout(Duration.ZERO))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessage("openTimeout must be positive: PT0S");
-    assertThatThrownBy(() -> builder().closeTimeout(Duration.ofSeconds(-1)))
+    assertThatThrownBy(() -> settings().closeTimeout(Duration.ofSeconds(-1)))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessage("closeTimeout must be positive: PT-1S");
-    assertThatThrownBy(() -> builder().closeTimeout(null)).hasMessage("closeTimeout");
+    assertThatThrownBy(() -> settings().closeTimeout(null)).hasMessage("closeTimeout");
   }
 
   @Test
   void durationsTooLongForNanosecondsMeanNever() {
     pool =
-        builder()
+        settings()
             .ttl(Duration.ofSeconds(Long.MAX_VALUE))
             .openTimeout(Duration.ofSeconds(Long.MAX_VALUE))
             .closeTimeout(Duration.ofSeconds(Long.MAX_VALUE))
-            .build();
+            .build(factory);
     TestResource resource = lease("k");
     scheduler.advance(Duration.ofDays(36_500));
     assertThat(resource.closes).hasValue(0);

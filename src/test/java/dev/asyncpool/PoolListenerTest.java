@@ -96,7 +96,7 @@ class PoolListenerTest extends PoolTestSupport {
       };
 
   PoolBuilder<String, TestResource> listened(PoolListener<? super String, ? super TestResource> l) {
-    return Pool.<String, TestResource>builder(timedFactory)
+    return Pool.newBuilder()
         .ticker(ticker)
         .scheduler(scheduler)
         .executor(directExecutor)
@@ -111,7 +111,7 @@ class PoolListenerTest extends PoolTestSupport {
     onOpen = () -> open;
     CompletableFuture<Void> close = new CompletableFuture<>();
     onClose = () -> close;
-    pool = listened(recorder).ttl(Duration.ofSeconds(10)).build();
+    pool = listened(recorder).ttl(Duration.ofSeconds(10)).build(timedFactory);
 
     CompletableFuture<Lease<TestResource>> lease = pool.acquire("a");
     assertThat(recorder.events).containsExactly("created a 1s");
@@ -145,7 +145,7 @@ class PoolListenerTest extends PoolTestSupport {
             calls.incrementAndGet();
           }
         };
-    pool = listened(counting).ttl(Duration.ofSeconds(10)).build();
+    pool = listened(counting).ttl(Duration.ofSeconds(10)).build(timedFactory);
     lease("a");
     assertThat(calls).hasValue(2);
     int scheduled = scheduler.pending();
@@ -160,7 +160,7 @@ class PoolListenerTest extends PoolTestSupport {
   @Test
   void factoryFailureIsPhaseCreateWithNoResource() {
     factoryFailure = new IllegalStateException("no tenant");
-    pool = listened(recorder).build();
+    pool = listened(recorder).build(timedFactory);
     assertThatThrownBy(() -> pool.get("a")).hasMessage("no tenant");
     assertThat(recorder.events).containsExactly("creationFailed a CREATE");
     assertThat(recorder.resources).containsExactly("null");
@@ -172,12 +172,12 @@ class PoolListenerTest extends PoolTestSupport {
   void asyncFactoryFailureIsPhaseCreate() {
     IllegalStateException failure = new IllegalStateException("unreachable");
     pool =
-        Pool.<String, TestResource>asyncBuilder(key -> CompletableFuture.failedFuture(failure))
+        Pool.newBuilder()
             .ticker(ticker)
             .scheduler(scheduler)
             .executor(directExecutor)
             .listener(recorder)
-            .build();
+            .buildAsync(key -> CompletableFuture.failedFuture(failure));
     assertThat(pool.acquire("a")).isCompletedExceptionally();
     assertThat(recorder.events).containsExactly("creationFailed a CREATE");
     assertThat(recorder.causes).containsExactly(failure);
@@ -187,7 +187,7 @@ class PoolListenerTest extends PoolTestSupport {
   void openFailureIsPhaseOpenAndTheInstanceIsThenClosed() {
     IllegalStateException failure = new IllegalStateException("auth failed");
     onOpen = () -> CompletableFuture.failedFuture(failure);
-    pool = listened(recorder).build();
+    pool = listened(recorder).build(timedFactory);
     assertThatThrownBy(() -> pool.get("a")).hasMessage("auth failed");
     assertThat(recorder.events)
         .containsExactly("created a 0s", "creationFailed a OPEN", "closed a 0s");
@@ -198,7 +198,7 @@ class PoolListenerTest extends PoolTestSupport {
   @Test
   void openTimeoutIsPhaseOpenWithATimeoutException() {
     onOpen = CompletableFuture::new; // never completes
-    pool = listened(recorder).openTimeout(Duration.ofSeconds(3)).build();
+    pool = listened(recorder).openTimeout(Duration.ofSeconds(3)).build(timedFactory);
     CompletableFuture<Lease<TestResource>> lease = pool.acquire("a");
     scheduler.advance(Duration.ofSeconds(3));
     assertThat(lease).isCompletedExceptionally();
@@ -209,7 +209,7 @@ class PoolListenerTest extends PoolTestSupport {
 
   @Test
   void invalidateOfAnIdleInstanceClosesItAtOnce() {
-    pool = listened(recorder).ttl(Duration.ofSeconds(10)).build();
+    pool = listened(recorder).ttl(Duration.ofSeconds(10)).build(timedFactory);
     TestResource instance = lease("a");
     assertThat(pool.invalidate("a")).isTrue();
     assertThat(recorder.events)
@@ -219,7 +219,7 @@ class PoolListenerTest extends PoolTestSupport {
 
   @Test
   void invalidateOfALeasedInstanceClosesItAtItsLastRelease() {
-    pool = listened(recorder).ttl(Duration.ofSeconds(10)).build();
+    pool = listened(recorder).ttl(Duration.ofSeconds(10)).build(timedFactory);
     Lease<TestResource> lease = pool.get("a");
     pool.invalidate("a");
     assertThat(recorder.events).containsExactly("created a 0s", "opened a 0s", "invalidated a");
@@ -231,7 +231,7 @@ class PoolListenerTest extends PoolTestSupport {
   void invalidateDuringCreationHasNoResourceYet() {
     CompletableFuture<Void> open = new CompletableFuture<>();
     onOpen = () -> open;
-    pool = listened(recorder).ttl(Duration.ofSeconds(10)).build();
+    pool = listened(recorder).ttl(Duration.ofSeconds(10)).build(timedFactory);
     CompletableFuture<Lease<TestResource>> lease = pool.acquire("a");
     pool.invalidate("a");
     assertThat(recorder.events).containsExactly("created a 0s", "invalidated a");
@@ -244,7 +244,7 @@ class PoolListenerTest extends PoolTestSupport {
 
   @Test
   void zeroTtlExpiresAtTheLastRelease() {
-    pool = listened(recorder).ttl(Duration.ZERO).build();
+    pool = listened(recorder).ttl(Duration.ZERO).build(timedFactory);
     lease("a");
     assertThat(recorder.events)
         .containsExactly("created a 0s", "opened a 0s", "expired a", "closed a 0s");
@@ -254,7 +254,7 @@ class PoolListenerTest extends PoolTestSupport {
   void closeFailureCarriesItsCauseAndDuration() {
     CompletableFuture<Void> close = new CompletableFuture<>();
     onClose = () -> close;
-    pool = listened(recorder).ttl(Duration.ofSeconds(1)).build();
+    pool = listened(recorder).ttl(Duration.ofSeconds(1)).build(timedFactory);
     lease("a");
     scheduler.advance(Duration.ofSeconds(1));
     ticker.advance(Duration.ofSeconds(4));
@@ -271,7 +271,7 @@ class PoolListenerTest extends PoolTestSupport {
         () -> {
           throw failure;
         };
-    pool = listened(recorder).build();
+    pool = listened(recorder).build(timedFactory);
     lease("a");
     pool.close();
     assertThat(recorder.events).endsWith("closeFailed a 0s");
@@ -282,7 +282,7 @@ class PoolListenerTest extends PoolTestSupport {
   void closeTimeoutIsACloseFailureWithATimeoutException() {
     onClose = CompletableFuture::new; // never completes
     pool =
-        listened(recorder).ttl(Duration.ofSeconds(1)).closeTimeout(Duration.ofSeconds(5)).build();
+        listened(recorder).ttl(Duration.ofSeconds(1)).closeTimeout(Duration.ofSeconds(5)).build(timedFactory);
     lease("a");
     scheduler.advance(Duration.ofSeconds(1));
     scheduler.advance(Duration.ofSeconds(5));
@@ -293,7 +293,7 @@ class PoolListenerTest extends PoolTestSupport {
 
   @Test
   void shutdownClosesWithCloseEventsOnlyAndCompletesAfterThem() {
-    pool = listened(recorder).ttl(Duration.ofSeconds(10)).build();
+    pool = listened(recorder).ttl(Duration.ofSeconds(10)).build(timedFactory);
     lease("a");
     Lease<TestResource> held = pool.get("b");
     CompletableFuture<Void> closed = pool.closeAsync();
@@ -309,7 +309,7 @@ class PoolListenerTest extends PoolTestSupport {
   @Test
   void eventsMatchTheStatsCounters() {
     Recorder events = recorder;
-    pool = listened(events).ttl(Duration.ofSeconds(1)).build();
+    pool = listened(events).ttl(Duration.ofSeconds(1)).build(timedFactory);
     for (String key : List.of("a", "b", "c", "d")) {
       lease(key);
     }
@@ -377,7 +377,7 @@ class PoolListenerTest extends PoolTestSupport {
   @Test
   void aThrowingListenerNeverBreaksThePool() {
     ThrowingListener throwing = new ThrowingListener();
-    pool = listened(throwing).ttl(Duration.ofSeconds(1)).build();
+    pool = listened(throwing).ttl(Duration.ofSeconds(1)).build(timedFactory);
     TestResource a = lease("a"); // created, opened
     lease("b"); // created, opened
     assertThat(lease("a")).isSameAs(a);
@@ -403,10 +403,10 @@ class PoolListenerTest extends PoolTestSupport {
   static final class ThrowingListenerMain {
     public static void main(String[] args) {
       Pool<String, TestResource> pool =
-          Pool.<String, TestResource>builder(TestResource::new)
+          Pool.newBuilder()
               .name("logged-pool")
               .listener(new ThrowingListener())
-              .build();
+              .build(TestResource::new);
       pool.get("tenant-42").close();
       pool.close();
       System.out.println("pool closed, closes=" + pool.stats().closes());
@@ -446,13 +446,13 @@ class PoolListenerTest extends PoolTestSupport {
           return ticker.read();
         };
     pool =
-        Pool.<String, TestResource>builder(factory)
+        Pool.newBuilder()
             .ticker(flaky)
             .scheduler(scheduler)
             .executor(directExecutor)
             .ttl(Duration.ZERO)
             .listener(recorder)
-            .build();
+            .build(factory);
     lease("a");
     assertThat(recorder.events)
         .containsExactly("created a 0s", "opened a 0s", "expired a", "closed a 0s");
@@ -460,10 +460,10 @@ class PoolListenerTest extends PoolTestSupport {
 
   @Test
   void builderRefusesANullOrSecondListener() {
-    assertThatThrownBy(() -> builder().listener(null))
+    assertThatThrownBy(() -> settings().listener(null))
         .isInstanceOf(NullPointerException.class)
         .hasMessage("listener");
-    PoolBuilder<String, TestResource> builder = builder().listener(recorder);
+    PoolBuilder<String, TestResource> builder = settings().listener(recorder);
     assertThatThrownBy(() -> builder.listener(recorder))
         .isInstanceOf(IllegalStateException.class)
         .hasMessageStartingWith("listener was already set to ");
@@ -472,7 +472,7 @@ class PoolListenerTest extends PoolTestSupport {
   @Test
   void aListenerForSupertypesIsAccepted() {
     ThrowingListener general = new ThrowingListener();
-    pool = builder().listener(general).build();
+    pool = settings().listener(general).build(factory);
     lease("a");
     assertThat(general.calls).hasValue(2);
   }
@@ -494,10 +494,9 @@ class PoolListenerTest extends PoolTestSupport {
   @Test
   void aSerializableListenerIsCarriedByTheCopy() throws Exception {
     Pool<String, TestResource> original =
-        Pool.<String, TestResource>builder(
-                (Function<String, TestResource> & Serializable) TestResource::new)
+        Pool.newBuilder()
             .listener(new SerializableCounter())
-            .build();
+            .build((Function<String, TestResource> & Serializable) TestResource::new);
     Pool<String, TestResource> copy = SerializationTest.roundTrip(original);
     int before = SerializableCounter.opened.get();
     try (Lease<TestResource> lease = copy.get("x")) {
@@ -511,10 +510,9 @@ class PoolListenerTest extends PoolTestSupport {
   @Test
   void aListenerThatIsNotSerializableMakesThePoolNotSerializable() {
     Pool<String, TestResource> original =
-        Pool.<String, TestResource>builder(
-                (Function<String, TestResource> & Serializable) TestResource::new)
+        Pool.newBuilder()
             .listener(recorder)
-            .build();
+            .build((Function<String, TestResource> & Serializable) TestResource::new);
     assertThatThrownBy(() -> SerializationTest.roundTrip(original))
         .isInstanceOf(NotSerializableException.class)
         .hasMessageContaining("listener")

@@ -15,17 +15,13 @@ abstract class PoolTestSupport {
   Pool<String, TestResource> pool;
 
   Pool<String, TestResource> newPool(Duration ttl) {
-    pool = builder().ttl(ttl).build();
+    pool = settings().ttl(ttl).build(factory);
     return pool;
   }
 
-  PoolBuilder<String, TestResource> builder() {
-    return builder(factory);
-  }
-
-  /** The test pool's clock, scheduler, executor and name around another factory. */
-  PoolBuilder<String, TestResource> builder(Function<? super String, ? extends TestResource> f) {
-    return Pool.<String, TestResource>builder(f)
+  /** The test pool's clock, scheduler, executor and name; the test adds the rest and a factory. */
+  PoolBuilder<Object, Object> settings() {
+    return Pool.newBuilder()
         .ticker(ticker)
         .scheduler(scheduler)
         .executor(directExecutor)

@@ -17,7 +17,7 @@ class RaceRegressionTest extends PoolTestSupport {
   @Test
   void withResourceCancelledBeforeTheLeaseArrivesDoesNotLeakIt() {
     CompletableFuture<Void> open = new CompletableFuture<>();
-    pool = builder(prepared(r -> r.onOpen = () -> open)).ttl(Duration.ofSeconds(1)).build();
+    pool = settings().ttl(Duration.ofSeconds(1)).build(prepared(r -> r.onOpen = () -> open));
     CompletableFuture<String> result =
         pool.withResource("k", r -> CompletableFuture.completedFuture("x"));
     result.cancel(true);
@@ -55,11 +55,11 @@ class RaceRegressionTest extends PoolTestSupport {
     }
     ParkingKey key = new ParkingKey();
     Pool<ParkingKey, TestResource> racy =
-        Pool.<ParkingKey, TestResource>builder(factory)
+        Pool.newBuilder()
             .ticker(ticker)
             .scheduler(scheduler)
             .executor(directExecutor)
-            .build();
+            .build(factory);
     racer[0] =
         new Thread(
             () -> {
@@ -92,12 +92,12 @@ class RaceRegressionTest extends PoolTestSupport {
           return ticker.read();
         };
     pool =
-        Pool.<String, TestResource>builder(factory)
+        Pool.newBuilder()
             .ticker(flaky)
             .scheduler(scheduler)
             .executor(directExecutor)
             .ttl(Duration.ofSeconds(1))
-            .build();
+            .build(factory);
     Lease<TestResource> lease = pool.get("k");
     fail.set(true);
     lease.close(); // never throws
@@ -110,14 +110,14 @@ class RaceRegressionTest extends PoolTestSupport {
   @Test
   void leaseCloseNeverThrowsEvenIfTheTickerDoes() {
     pool =
-        Pool.<String, TestResource>builder(factory)
+        Pool.newBuilder()
             .ticker(
                 () -> {
                   throw new IllegalStateException("always broken");
                 })
             .scheduler(scheduler)
             .executor(directExecutor)
-            .build();
+            .build(factory);
     Lease<TestResource> lease = pool.get("k");
     lease.close();
     assertThatThrownBy(lease::get).isInstanceOf(IllegalStateException.class);

@@ -130,8 +130,9 @@ class RandomizedStressTest {
     long started = System.nanoTime();
     List<FaultyResource> created = new CopyOnWriteArrayList<>();
     Pool<String, FaultyResource> pool =
-        Pool.<String, FaultyResource>builder(
-                key -> {
+        Pool.newBuilder()
+            .ttl(Duration.ofMillis(ttlMillis))
+            .build(key -> {
                   if (ThreadLocalRandom.current().nextInt(100) < 4) {
                     inject("factory threw");
                     throw new IllegalStateException("factory failed: " + key);
@@ -139,9 +140,7 @@ class RandomizedStressTest {
                   FaultyResource r = new FaultyResource(key);
                   created.add(r);
                   return r;
-                })
-            .ttl(Duration.ofMillis(ttlMillis))
-            .build();
+                });
     String[] keys = {"a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l"};
     // Without invalidate, two leases of a key that overlap in time must share one instance.
     Map<String, Set<FaultyResource>> leasedByKey = new ConcurrentHashMap<>();

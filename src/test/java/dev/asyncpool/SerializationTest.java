@@ -48,10 +48,10 @@ class SerializationTest {
   void copyCarriesSettingsAndNoInstances() throws Exception {
     CountingFactory factory = new CountingFactory();
     Pool<String, TestResource> original =
-        Pool.<String, TestResource>builder(factory)
+        Pool.newBuilder()
             .ttl(Duration.ofSeconds(7))
             .name("tenants")
-            .build();
+            .build(factory);
     Lease<TestResource> held = original.get("k");
 
     Pool<String, TestResource> copy = roundTrip(original);
@@ -73,9 +73,8 @@ class SerializationTest {
   @Test
   void serializableLambdaFactoryWorks() throws Exception {
     Pool<String, TestResource> original =
-        Pool.<String, TestResource>builder(
-                (Function<String, TestResource> & Serializable) TestResource::new)
-            .build();
+        Pool.newBuilder()
+            .build((Function<String, TestResource> & Serializable) TestResource::new);
     Pool<String, TestResource> copy = roundTrip(original);
     try (Lease<TestResource> lease = copy.get("x")) {
       assertThat(lease.get().key).isEqualTo("x");
@@ -86,7 +85,7 @@ class SerializationTest {
 
   @Test
   void nonSerializableFactoryIsNamed() {
-    Pool<String, TestResource> pool = Pool.<String, TestResource>builder(TestResource::new).build();
+    Pool<String, TestResource> pool = Pool.newBuilder().build(TestResource::new);
     assertThatThrownBy(() -> roundTrip(pool))
         .isInstanceOf(NotSerializableException.class)
         .hasMessageContaining("factory");
@@ -96,10 +95,9 @@ class SerializationTest {
   @Test
   void nonSerializableSchedulerIsNamed() {
     Pool<String, TestResource> pool =
-        Pool.<String, TestResource>builder(
-                (Function<String, TestResource> & Serializable) TestResource::new)
+        Pool.newBuilder()
             .scheduler(java.util.concurrent.Executors.newSingleThreadScheduledExecutor())
-            .build();
+            .build((Function<String, TestResource> & Serializable) TestResource::new);
     assertThatThrownBy(() -> roundTrip(pool))
         .isInstanceOf(NotSerializableException.class)
         .hasMessageContaining("scheduler");

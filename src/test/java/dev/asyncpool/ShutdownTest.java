@@ -61,7 +61,7 @@ class ShutdownTest extends PoolTestSupport {
   @Test
   void creationFinishingAfterShutdownIsClosedNotHandedOut() {
     CompletableFuture<Void> open = new CompletableFuture<>();
-    pool = builder(prepared(r -> r.onOpen = () -> open)).build();
+    pool = settings().build(prepared(r -> r.onOpen = () -> open));
     CompletableFuture<Lease<TestResource>> waiting = pool.acquire("k");
     CompletableFuture<Void> closed = pool.closeAsync();
     assertThat(closed).isNotDone();

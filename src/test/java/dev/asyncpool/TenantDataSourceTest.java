@@ -34,7 +34,7 @@ class TenantDataSourceTest {
     Set<HikariDataSource> seen = ConcurrentHashMap.newKeySet();
     ExecutorService threads = Executors.newFixedThreadPool(8);
     try (Pool<String, HikariDataSource> pool =
-        Pool.closeableBuilder(tenants::dataSource).recordStats().build()) {
+        Pool.newBuilder().recordStats().buildCloseable(tenants::dataSource)) {
       CountDownLatch go = new CountDownLatch(1);
       List<Future<?>> done = new ArrayList<>();
       for (int t = 0; t < 8; t++) {
@@ -69,10 +69,10 @@ class TenantDataSourceTest {
   void idleTenantsDataSourceIsClosedAfterTheTtlAndComesBackOnTheNextRequest() throws Exception {
     Tenants tenants = new Tenants(config("idle", Duration.ofMillis(300)));
     Pool<String, HikariDataSource> pool =
-        Pool.closeableBuilder(tenants::dataSource)
+        Pool.newBuilder()
             .ttl(Duration.ofMillis(300))
             .recordStats()
-            .build();
+            .buildCloseable(tenants::dataSource);
     HikariDataSource idle;
     try (Lease<HikariDataSource> lease = pool.get("idle")) {
       idle = lease.get();

@@ -37,8 +37,9 @@ class VirtualThreadsTest {
     int threads = 10_000;
     ConcurrentHashMap<String, AtomicInteger> creations = new ConcurrentHashMap<>();
     Pool<String, TestResource> pool =
-        Pool.<String, TestResource>builder(
-                key -> {
+        Pool.newBuilder()
+            .ttl(Duration.ofMinutes(1))
+            .build(key -> {
                   creations.computeIfAbsent(key, k -> new AtomicInteger()).incrementAndGet();
                   TestResource r = new TestResource(key);
                   r.onOpen =
@@ -47,9 +48,7 @@ class VirtualThreadsTest {
                               () -> {},
                               CompletableFuture.delayedExecutor(50, TimeUnit.MILLISECONDS));
                   return r;
-                })
-            .ttl(Duration.ofMinutes(1))
-            .build();
+                });
 
     // Initialize the classes the test's own resource uses (TestResource, the JDK's delayed
     // executor) before the recording: virtual threads racing through a class's first use wait
@@ -61,7 +60,7 @@ class VirtualThreadsTest {
     new TestResource("warm-up").onOpen.get().toCompletableFuture().get(10, TimeUnit.SECONDS);
     CompletableFuture.runAsync(() -> {}, CompletableFuture.delayedExecutor(1, TimeUnit.MILLISECONDS))
         .get(10, TimeUnit.SECONDS);
-    try (Pool<String, TestResource> warmUp = Pool.builder(TestResource::new).build()) {
+    try (Pool<String, TestResource> warmUp = Pool.newBuilder().build(TestResource::new)) {
       warmUp.get("warm-up").close();
       warmUp.acquire("warm-up").get(10, TimeUnit.SECONDS).close();
     }

@@ -89,8 +89,8 @@ class WithoutMicrometerTest {
         "package app;\n"
             + "public class Main {\n"
             + "  dev.asyncpool.Pool<String, AutoCloseable> pool =\n"
-            + "      dev.asyncpool.Pool.<String, AutoCloseable>closeableBuilder(k -> () -> {})\n"
-            + "          .build();\n"
+            + "      dev.asyncpool.Pool.newBuilder()\n"
+            + "          .buildCloseable(k -> () -> {});\n"
             + "}\n");
     Process javac =
         new ProcessBuilder(

@@ -46,7 +46,7 @@ public final class ObservabilityExample {
   public static MeterRegistry run(String[] args) {
     MeterRegistry registry = new SimpleMeterRegistry();
     try (Pool<String, TenantDb> pool =
-        Pool.builder(TenantDb::new)
+        Pool.newBuilder()
             .recordStats()
             .listener(
                 new PoolListener<String, TenantDb>() {
@@ -61,7 +61,7 @@ public final class ObservabilityExample {
                     log.warn("{} did not close cleanly", tenant, cause);
                   }
                 })
-            .build()) {
+            .build(TenantDb::new)) {
       new PoolMetrics(pool, "tenant-dbs").bindTo(registry);
       for (String tenant : new String[] {"tenant-1", "tenant-2", "tenant-1"}) {
         try (Lease<TenantDb> lease = pool.get(tenant)) {

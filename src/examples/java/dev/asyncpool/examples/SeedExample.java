@@ -41,7 +41,7 @@ public final class SeedExample {
     Example inst1;
     Example inst3;
     try (Pool<String, Example> pool =
-        Pool.builder(Example::new).ttl(Duration.ofSeconds(1)).build()) {
+        Pool.newBuilder().ttl(Duration.ofSeconds(1)).build(Example::new)) {
       try (Lease<Example> lease = pool.get("hello, world")) {
         inst1 = lease.get();
         check(inst1.message.equals("hello, world"), "the instance was made from its key");

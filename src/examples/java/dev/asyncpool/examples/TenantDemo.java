@@ -265,11 +265,11 @@ public final class TenantDemo {
     }
 
     Pool<String, HikariDataSource> pool =
-        Pool.closeableBuilder(tenants::dataSource)
+        Pool.newBuilder()
             .ttl(config.ttl())
             .name("tenant-dbs")
             .recordStats()
-            .build();
+            .buildCloseable(tenants::dataSource);
     long start = System.nanoTime();
     long end = start + TimeUnit.SECONDS.toNanos(config.seconds());
     List<Thread> workers = new ArrayList<>();

@@ -34,8 +34,11 @@ public final class TenantRedis {
    */
   public static Pool<String, Client> pool(
       ClientResources resources, String host, int port, Duration ttl) {
-    return Pool.<String, Client>builder(
-            tenant -> {
+    return Pool.newBuilder()
+        .ttl(ttl)
+        .name("tenant-redis")
+        .recordStats()
+        .build(tenant -> {
               RedisURI uri = RedisURI.builder().withHost(host).withPort(port).build();
               uri.setClientName(tenant);
               RedisClient client = RedisClient.create(resources, uri);
@@ -46,10 +49,6 @@ public final class TenantRedis {
                 throw e;
               }
             },
-            Client::shutdownAsync)
-        .ttl(ttl)
-        .name("tenant-redis")
-        .recordStats()
-        .build();
+            Client::shutdownAsync);
   }
 }

@@ -66,7 +66,7 @@ public class ColdChurn {
     names = Peers.keyNames(KEYS);
     String method = params.getBenchmark().substring(params.getBenchmark().lastIndexOf('.') + 1);
     switch (method) {
-      case "asyncpool" -> pool = Pool.builder(Client::new).ttl(Duration.ZERO).build();
+      case "asyncpool" -> pool = Pool.newBuilder().ttl(Duration.ZERO).build(Client::new);
       case "floor" -> floor = new ChurnFloor<>();
       case "caffeine" -> caffeine = Peers.caffeine(Duration.ZERO);
       case "commonsPool2" -> commonsPool = Peers.commonsPool(NEW_CLIENT, 0);

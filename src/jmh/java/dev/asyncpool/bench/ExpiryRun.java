@@ -69,7 +69,7 @@ public final class ExpiryRun {
     switch (peer) {
       case "asyncpool" -> {
         Pool<Integer, TimedClient> pool =
-            Pool.builder(TimedClient::new).ttl(Duration.ofNanos(ttlNanos)).build();
+            Pool.newBuilder().ttl(Duration.ofNanos(ttlNanos)).build(TimedClient::new);
         @SuppressWarnings({"unchecked", "rawtypes"})
         Lease<TimedClient>[] leases = new Lease[n];
         for (int i = 0; i < n; i++) {

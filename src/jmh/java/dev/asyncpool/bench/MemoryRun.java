@@ -68,7 +68,7 @@ public final class MemoryRun {
     Duration ttl = Duration.ofHours(1);
     switch (peer) {
       case "asyncpool" -> {
-        Pool<Integer, Client> pool = Pool.builder(factory).ttl(ttl).build();
+        Pool<Integer, Client> pool = Pool.newBuilder().ttl(ttl).build(factory);
         for (Integer key : keys) {
           pool.get(key).close();
         }

@@ -65,7 +65,7 @@ public class WarmLease {
     String method = params.getBenchmark().substring(params.getBenchmark().lastIndexOf('.') + 1);
     switch (method) {
       case "asyncpool", "asyncpoolApply", "asyncpoolAcquireJoin" -> {
-        pool = Pool.builder(Client::new).ttl(Duration.ofSeconds(30)).build();
+        pool = Pool.newBuilder().ttl(Duration.ofSeconds(30)).build(Client::new);
         for (String name : names) {
           pool.get(name).close();
         }

@@ -66,11 +66,11 @@ class PoolMetricsTest {
   @Test
   void figuresMatchThePoolsAfterLeasesCreationsExpiriesAndFailures() {
     pool =
-        Pool.<String, Resource>builder(Resource::new)
+        Pool.newBuilder()
             .ttl(Duration.ofMillis(50))
             .executor(Runnable::run)
             .recordStats()
-            .build();
+            .build(Resource::new);
     new PoolMetrics(pool, "tenants", Tags.of("app", "test"), Duration.ZERO).bindTo(registry);
 
     Lease<Resource> held = pool.get("a");
@@ -116,7 +116,7 @@ class PoolMetricsTest {
 
   @Test
   void registersElevenMetersAllTaggedWithThePool() {
-    pool = Pool.<String, Resource>builder(Resource::new).build();
+    pool = Pool.newBuilder().build(Resource::new);
     new PoolMetrics(pool, "tenants").bindTo(registry);
     assertThat(registry.getMeters()).hasSize(11);
     for (Meter meter : registry.getMeters()) {
@@ -130,7 +130,7 @@ class PoolMetricsTest {
 
   @Test
   void oneScrapeReadsOneSnapshot() {
-    pool = Pool.<String, Resource>builder(Resource::new).build();
+    pool = Pool.newBuilder().build(Resource::new);
     new PoolMetrics(pool, "tenants").bindTo(registry);
     FunctionCounter misses =
         registry.get("asyncpool.leases").tags("result", "miss").functionCounter();
@@ -142,7 +142,7 @@ class PoolMetricsTest {
 
   @Test
   void refusesBadArguments() {
-    pool = Pool.<String, Resource>builder(Resource::new).build();
+    pool = Pool.newBuilder().build(Resource::new);
     assertThatThrownBy(() -> new PoolMetrics(null, "x")).hasMessage("pool");
     assertThatThrownBy(() -> new PoolMetrics(pool, null)).hasMessage("name");
     assertThatThrownBy(() -> new PoolMetrics(pool, " "))

@@ -52,7 +52,7 @@ public final class WithoutMicrometerMain {
           }
         };
     try (Pool<String, Resource> pool =
-        Pool.<String, Resource>builder(key -> new Resource()).listener(listener).build()) {
+        Pool.newBuilder().listener(listener).build(key -> new Resource())) {
       try (Lease<Resource> lease = pool.get("a")) {
         lease.get();
       }
