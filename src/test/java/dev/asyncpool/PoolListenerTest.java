@@ -420,6 +420,7 @@ class PoolListenerTest extends PoolTestSupport {
                 Paths.get(System.getProperty("java.home"), "bin", "java").toString(),
                 "-cp",
                 System.getProperty("java.class.path"),
+                "-Dslf4j.provider=org.slf4j.simple.SimpleServiceProvider",
                 "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
                 ThrowingListenerMain.class.getName())
             .redirectErrorStream(true)
