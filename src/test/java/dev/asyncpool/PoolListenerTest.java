@@ -8,6 +8,7 @@ import java.io.Serializable;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Paths;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
@@ -128,6 +129,50 @@ class PoolListenerTest extends PoolTestSupport {
     assertThat(recorder.events)
         .containsExactly("created a 1s", "opened a 2s", "expired a", "closed a 3s");
     assertThat(recorder.resources).containsOnly(instance);
+  }
+
+  /**
+   * An adapter's factory is its open (a DataSource connects in its constructor): onOpened reports
+   * the factory's time, not the zero of an open that does nothing.
+   */
+  @Test
+  void anAdaptersOpenTimeIsItsFactorysTime() {
+    List<String> events = new ArrayList<>();
+    PoolListener<String, AutoCloseable> timings =
+        new PoolListener<>() {
+          @Override
+          public void onCreated(String key, AutoCloseable client, Duration took) {
+            events.add("created " + took.toMillis() + "ms");
+          }
+
+          @Override
+          public void onOpened(String key, AutoCloseable client, Duration took) {
+            events.add("opened " + took.toMillis() + "ms");
+          }
+        };
+    Pool<String, AutoCloseable> clients =
+        settings()
+            .listener(timings)
+            .buildCloseable(
+                key -> {
+                  ticker.advance(Duration.ofMillis(2300)); // connecting
+                  return () -> {};
+                });
+    clients.get("tenant").close();
+    Pool<String, AutoCloseable> closedBy =
+        settings()
+            .listener(timings)
+            .build(
+                key -> {
+                  ticker.advance(Duration.ofMillis(700));
+                  return (AutoCloseable) () -> {};
+                },
+                client -> CompletableFuture.completedFuture(null));
+    closedBy.get("tenant").close();
+    assertThat(events)
+        .containsExactly("created 2300ms", "opened 2300ms", "created 700ms", "opened 700ms");
+    clients.close();
+    closedBy.close();
   }
 
   @Test
