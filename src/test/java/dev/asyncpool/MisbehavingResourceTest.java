@@ -211,6 +211,52 @@ class MisbehavingResourceTest extends PoolTestSupport {
     assertThat(PoolLog.lines()).containsExactly("DEBUG asyncpool: shutting down, 0 live instances");
   }
 
+  /** A key whose hashCode throws once broken: user code the pool calls to remove it. */
+  static final class BreakingKey {
+    volatile boolean broken;
+
+    @Override
+    public int hashCode() {
+      if (broken) {
+        throw new IllegalStateException("hashCode broke");
+      }
+      return 7;
+    }
+
+    @Override
+    public boolean equals(Object other) {
+      return other == this;
+    }
+
+    @Override
+    public String toString() {
+      return "breaking-key";
+    }
+  }
+
+  @Test
+  void keyThatThrowsWhileRemovedIsStillClosedAndLoggedAsTheKeysFault() {
+    Pool<Object, TestResource> keyed =
+        Pool.newBuilder()
+            .ticker(ticker)
+            .scheduler(scheduler)
+            .executor(directExecutor)
+            .ttl(Duration.ofSeconds(1))
+            .build(factory);
+    BreakingKey key = new BreakingKey();
+    keyed.get(key).close();
+    key.broken = true; // misuse: the expiry's removal from the map throws
+    scheduler.advance(Duration.ofSeconds(1));
+    assertThat(factory.created.get(0).closes).as("closed all the same").hasValue(1);
+    // The key's own code failed, as a resource's close may: a WARN, not the pool's ERROR.
+    assertThat(PoolLog.lines())
+        .containsExactly(
+            "WARN asyncpool: removing key breaking-key from the map failed"
+                + " | IllegalStateException");
+    key.broken = false;
+    assertThat(keyed.closeAsync()).isCompleted();
+  }
+
   @Test
   void leakedLeaseIsReportedAndItsShareReleased() {
     pool = settings().ttl(Duration.ofSeconds(1)).leakDetection().build(factory);
