@@ -6,6 +6,7 @@ import com.github.valfirst.slf4jtest.TestLoggerFactory;
 import java.util.List;
 import java.util.Optional;
 import java.util.stream.Collectors;
+import org.junit.jupiter.api.extension.AfterEachCallback;
 import org.junit.jupiter.api.extension.BeforeEachCallback;
 import org.junit.jupiter.api.extension.ExtensionContext;
 import org.slf4j.event.Level;
@@ -23,9 +24,13 @@ import org.slf4j.event.Level;
  * <pre>WARN test-pool: closing the instance for key k failed | IOException</pre>
  *
  * <p>A test class registers {@link Capture} ({@link PoolTestSupport} does): each test starts with
- * nothing captured.
+ * nothing captured, and a test that leaves an ERROR of the pool unread fails, since the build no
+ * longer prints one for a person to notice.
  */
 final class PoolLog {
+
+  /** How many of the pool's ERROR events the current test has read, see {@link Capture}. */
+  private static volatile int errorsRead;
 
   private PoolLog() {}
 
@@ -41,6 +46,7 @@ final class PoolLog {
    */
   static void clear() {
     TestLoggerFactory.clearAll();
+    errorsRead = 0;
   }
 
   /**
@@ -53,12 +59,18 @@ final class PoolLog {
 
   /** The pool's events since the last {@link #clear()}, from every thread, oldest first. */
   static List<LoggingEvent> events() {
-    return logger().getAllLoggingEvents();
+    List<LoggingEvent> all = logger().getAllLoggingEvents();
+    markRead(all);
+    return all;
   }
 
   /** The pool's events at {@code level}, from every thread, oldest first. */
   static List<LoggingEvent> events(Level level) {
-    return logger().getAllLoggingEvents().stream().filter(e -> e.getLevel() == level).collect(Collectors.toList());
+    List<LoggingEvent> all = logger().getAllLoggingEvents();
+    if (level == Level.ERROR) {
+      markRead(all);
+    }
+    return all.stream().filter(e -> e.getLevel() == level).collect(Collectors.toList());
   }
 
   /** {@link #events()}, each as a {@link #line}. */
@@ -92,11 +104,36 @@ final class PoolLog {
     return simple.isEmpty() ? t.getClass().getName() : simple;
   }
 
-  /** Clears the capture before each test. */
-  static final class Capture implements BeforeEachCallback {
+  private static void markRead(List<LoggingEvent> snapshot) {
+    errorsRead = (int) snapshot.stream().filter(e -> e.getLevel() == Level.ERROR).count();
+  }
+
+  /**
+   * Clears the capture before each test; after it, fails the test if the pool logged an ERROR the
+   * test never read through {@link #events()}, {@link #lines()} or their ERROR forms. An ERROR is
+   * the pool's own broken invariant or a broken ticker: a test that provokes one asserts on it,
+   * any other is a bug that a quiet build would otherwise hide.
+   */
+  static final class Capture implements BeforeEachCallback, AfterEachCallback {
     @Override
     public void beforeEach(ExtensionContext context) {
       clear();
+    }
+
+    @Override
+    public void afterEach(ExtensionContext context) {
+      List<String> errors =
+          logger().getAllLoggingEvents().stream()
+              .filter(e -> e.getLevel() == Level.ERROR)
+              .map(PoolLog::line)
+              .collect(Collectors.toList());
+      if (errors.size() > errorsRead) {
+        throw new AssertionError(
+            "the pool logged "
+                + (errors.size() - errorsRead)
+                + " ERROR event(s) that the test did not read: "
+                + errors.subList(errorsRead, errors.size()));
+      }
     }
   }
 }
