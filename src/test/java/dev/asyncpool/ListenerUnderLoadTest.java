@@ -196,7 +196,6 @@ class ListenerUnderLoadTest {
                     "WARN asyncpool: closing the instance for key [a-h] failed"
                         + " \\| IllegalStateException"),
             "a close failure");
-    System.out.printf("listener under load, ttl=%dms: %s%n", ttlMillis, stats);
     if (ttlMillis == 0) {
       // Every lease creates an instance: thousands, so each injected fault shows up.
       assertThat(journal.createFailures.get()).as("the CREATE phase was exercised").isPositive();
