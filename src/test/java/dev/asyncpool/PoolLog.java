@@ -70,7 +70,7 @@ final class PoolLog {
     if (level == Level.ERROR) {
       markRead(all);
     }
-    return all.stream().filter(e -> e.getLevel() == level).collect(Collectors.toList());
+    return at(level, all);
   }
 
   /** {@link #events()}, each as a {@link #line}. */
@@ -104,8 +104,12 @@ final class PoolLog {
     return simple.isEmpty() ? t.getClass().getName() : simple;
   }
 
+  private static List<LoggingEvent> at(Level level, List<LoggingEvent> events) {
+    return events.stream().filter(e -> e.getLevel() == level).collect(Collectors.toList());
+  }
+
   private static void markRead(List<LoggingEvent> snapshot) {
-    errorsRead = (int) snapshot.stream().filter(e -> e.getLevel() == Level.ERROR).count();
+    errorsRead = at(Level.ERROR, snapshot).size();
   }
 
   /**
@@ -122,17 +126,15 @@ final class PoolLog {
 
     @Override
     public void afterEach(ExtensionContext context) {
-      List<String> errors =
-          logger().getAllLoggingEvents().stream()
-              .filter(e -> e.getLevel() == Level.ERROR)
-              .map(PoolLog::line)
-              .collect(Collectors.toList());
+      List<LoggingEvent> errors = at(Level.ERROR, logger().getAllLoggingEvents());
       if (errors.size() > errorsRead) {
         throw new AssertionError(
             "the pool logged "
                 + (errors.size() - errorsRead)
                 + " ERROR event(s) that the test did not read: "
-                + errors.subList(errorsRead, errors.size()));
+                + errors.subList(errorsRead, errors.size()).stream()
+                    .map(PoolLog::line)
+                    .collect(Collectors.toList()));
       }
     }
   }
