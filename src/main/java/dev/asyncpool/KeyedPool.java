@@ -901,7 +901,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     try {
       map.remove(entry.key, entry);
     } catch (RuntimeException e) {
-      log.error("{}: removing key {} from the map failed", name, describe(entry.key), e);
+      log.warn("{}: removing key {} from the map failed", name, describe(entry.key), e);
     }
   }
 

@@ -13,6 +13,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.slf4j.event.Level;
 
 /**
  * {@link Pool#get(Object, Duration)}: a caller's deadline for a creation, even one that a
@@ -114,6 +115,7 @@ class GetWithTimeoutTest extends PoolTestSupport {
                   throw boom;
                 });
     assertThatThrownBy(() -> pool.get("k", Duration.ofSeconds(5))).isSameAs(boom);
+    assertThat(PoolLog.causes(Level.DEBUG)).containsExactly(boom);
   }
 
   @Test
