@@ -1043,7 +1043,9 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       return false;
     }
     int retired = entry.retire();
-    map.remove(key, entry);
+    // Logged, never thrown: once retire() claimed the entry, a key whose hashCode throws here must
+    // not stop its close (nor, with it, shutdown).
+    removeFromMap(entry);
     if (retired < 0) {
       return false;
     }
@@ -1056,7 +1058,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       listener.invalidated(key, instance);
     }
     if (retired > 0) {
-      closeClaimed(entry);
+      closeLater(entry, instanceOf(entry)); // removed above: the key's hashCode runs once
     } else {
       draining.add(entry);
       if (entry.isClaimed()) {
