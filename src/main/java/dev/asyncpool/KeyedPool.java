@@ -1042,7 +1042,15 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     if (entry == null) {
       return false;
     }
+    // Handshake "listed before retired": a grace period's end scans the map, then `draining`.
+    // From our retire() on, a request may help-remove the entry from the map (and so may we, just
+    // below, before the listener runs): listed first, it is in one place or the other throughout.
+    draining.add(entry);
     int retired = entry.retire();
+    if (entry.isClaimed()) {
+      // Closing (or even closed, its finish() before our add): no forced close can be needed.
+      draining.remove(entry);
+    }
     // Logged, never thrown: once retire() claimed the entry, a key whose hashCode throws here must
     // not stop its close (nor, with it, shutdown).
     removeFromMap(entry);
@@ -1059,11 +1067,6 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     }
     if (retired > 0) {
       closeLater(entry, instanceOf(entry)); // removed above: the key's hashCode runs once
-    } else {
-      draining.add(entry);
-      if (entry.isClaimed()) {
-        draining.remove(entry); // its last lease closed meanwhile, and finish() ran before add
-      }
     }
     return true;
   }

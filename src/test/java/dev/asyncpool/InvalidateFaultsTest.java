@@ -4,7 +4,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.catchThrowable;
 
 import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
 
 /** Issue 10, items 2 and 3: {@code invalidate} must lose no instance, whatever runs inside it. */
@@ -53,5 +55,32 @@ class InvalidateFaultsTest extends PoolTestSupport {
         .hasValue(1);
     assertThat(thrown).as("a failed removal is logged, not thrown").isNull();
     assertThat(keyed.closeAsync(Duration.ZERO)).succeedsWithin(Duration.ZERO);
+  }
+
+  @Test
+  void gracePeriodEndingInsideInvalidateStillClosesTheLeasedInstance() {
+    AtomicReference<Pool<String, TestResource>> self = new AtomicReference<>();
+    AtomicReference<CompletableFuture<Void>> shutdown = new AtomicReference<>();
+    pool =
+        settings()
+            .ttl(Duration.ofMinutes(5))
+            .listener(
+                new PoolListener<String, TestResource>() {
+                  @Override
+                  public void onInvalidated(String key, TestResource resource) {
+                    // Runs after the entry left the map and before invalidate returns.
+                    shutdown.set(self.get().closeAsync(Duration.ZERO));
+                  }
+                })
+            .build(factory);
+    self.set(pool);
+    Lease<TestResource> held = pool.get("held"); // never closed
+
+    pool.invalidate("held");
+
+    assertThat(held.get().closes)
+        .as("the grace period is over: the leased instance is closed anyway")
+        .hasValue(1);
+    assertThat(shutdown.get()).succeedsWithin(Duration.ZERO);
   }
 }
