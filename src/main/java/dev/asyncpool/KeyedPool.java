@@ -1362,17 +1362,17 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     log.debug("{}: shutting down, {} live instances", name, live.get());
     for (PoolEntry<K, R> entry : map.values()) {
       // Idle: claimed and closed now. Leased or being created: retired, closed by the last
-      // release or by the end of the creation.
+      // release or by the end of the creation. "Listed before retired", as in invalidate: a
+      // request that read `closed` before we set it may help-remove the retired entry from the
+      // map, and a grace period's end (another thread's closeAsync(Duration) need not wait for
+      // this scan) must find it in `draining` then.
+      draining.add(entry);
       int retired = entry.retire();
+      if (entry.isClaimed()) {
+        draining.remove(entry); // idle (claimed just now) or closing by another path
+      }
       if (retired > 0) {
         closeClaimed(entry);
-      } else if (retired == 0) {
-        // Leased: a request racing this shutdown may help-remove it from the map, so keep it
-        // where a grace period's end will find it.
-        draining.add(entry);
-        if (entry.isClaimed()) {
-          draining.remove(entry);
-        }
       }
     }
     if (live.get() == 0) {
