@@ -490,7 +490,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
    * entry.
    */
   private Lease<R> awaitCreation(PoolEntry<K, R> entry, Creation<R> creation, Duration timeout) {
-    if (creation.creator == Thread.currentThread()) {
+    if (creation.runsOn(Thread.currentThread())) {
       release(entry);
       throw recursiveException(entry.key);
     }
@@ -553,7 +553,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   /** A future of a lease on {@code entry} once created; the caller already holds the share. */
   private CompletableFuture<Lease<R>> leaseWhenCreated(
       PoolEntry<K, R> entry, Creation<R> creation) {
-    if (creation.creator == Thread.currentThread()) {
+    if (creation.runsOn(Thread.currentThread())) {
       release(entry);
       return CompletableFuture.failedFuture(recursiveException(entry.key));
     }
@@ -777,11 +777,16 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     long openStart =
         listener == null ? 0L : lifecycle.opensInFactory() ? createStart : listener.start();
     CompletionStage<Void> opened;
+    // A request for this key from inside openAsync would wait for itself. The creator's mark does
+    // not cover it: an async factory's stage may complete, and run us, on any thread.
+    creation.opener = Thread.currentThread();
     try {
       opened = lifecycle.open(instance);
     } catch (Throwable t) {
       creationFailed(entry, creation, instance, t);
       return;
+    } finally {
+      creation.opener = null;
     }
     if (opened == null) {
       creationFailed(

@@ -174,6 +174,17 @@ final class PoolEntry<K, R> {
     /** The thread inside the factory right now, to refuse a factory that asks for its own key. */
     volatile Thread creator;
 
+    /**
+     * The thread inside {@code openAsync} right now, for the same reason: with an asynchronous
+     * factory it is whichever thread completed the factory's stage, not {@link #creator}.
+     */
+    volatile Thread opener;
+
+    /** True if {@code thread} is running this creation's factory or open, so must not wait on it. */
+    boolean runsOn(Thread thread) {
+      return creator == thread || opener == thread;
+    }
+
     /** Set by whichever ends the open first: its completion or its timeout. */
     private final java.util.concurrent.atomic.AtomicBoolean settled =
         new java.util.concurrent.atomic.AtomicBoolean();
