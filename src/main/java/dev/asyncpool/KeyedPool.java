@@ -1596,8 +1596,46 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   private record SerializedPool<K, R>(PoolConfig<K, R> config) implements Serializable {
     private static final long serialVersionUID = 1L;
 
-    private Object readResolve() {
+    /**
+     * Builds the copy, after the checks the builder made when the settings were set: a stream
+     * may carry any settings, and a pool must never run on ones no builder accepts.
+     */
+    private Object readResolve() throws InvalidObjectException {
+      if (config == null) {
+        throw new InvalidObjectException("config is missing");
+      }
+      requireValid(config.ttl() == null, "ttl is missing");
+      requireValid(config.ttl().isNegative(), "ttl must not be negative: %s", config.ttl());
+      requirePositive("openTimeout", config.openTimeout());
+      requirePositive("closeTimeout", config.closeTimeout());
+      requireValid(config.name() == null, "name is missing");
+      requireValid(config.name().isBlank(), "name must not be blank: '%s'", config.name());
+      requireValid(config.lifecycle() == null, "lifecycle is missing");
+      boolean sync = config.factory() != null;
+      boolean async = config.asyncFactory() != null;
+      requireValid(
+          sync == async,
+          "exactly one of factory and asyncFactory must be set: %s",
+          sync ? "both are" : "neither is");
+      requireValid(
+          async && config.lifecycle() != ResourceLifecycle.asyncResource(),
+          "an asyncFactory opens AsyncResources only, not with %s",
+          config.lifecycle());
       return new KeyedPool<>(config);
+    }
+
+    private static void requirePositive(String setting, Duration value)
+        throws InvalidObjectException {
+      requireValid(value == null, "%s is missing", setting);
+      requireValid(
+          value.isNegative() || value.isZero(), "%s must be positive: %s", setting, value);
+    }
+
+    private static void requireValid(boolean invalid, String format, Object... args)
+        throws InvalidObjectException {
+      if (invalid) {
+        throw new InvalidObjectException(String.format(format, args));
+      }
     }
   }
 
