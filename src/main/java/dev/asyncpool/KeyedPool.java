@@ -986,13 +986,15 @@ final class KeyedPool<K, R> implements Pool<K, R> {
 
   /**
    * Removes a claimed entry from the map. The key's equals/hashCode are user code: if they throw,
-   * the close must still happen, so the failure is only logged.
+   * the close must still happen, so the failure is only logged. An {@link Error} too: thrown on,
+   * it would skip this close, and in the expiry task's batch every close after it, which were
+   * claimed already and would never happen, so shutdown would never complete.
    */
   private void removeFromMap(PoolEntry<K, R> entry) {
     try {
       map.remove(entry.key, entry);
-    } catch (RuntimeException e) {
-      log.error("{}: removing key {} from the map failed", name, describe(entry.key), e);
+    } catch (Throwable t) {
+      log.error("{}: removing key {} from the map failed", name, describe(entry.key), t);
     }
   }
 
