@@ -1174,14 +1174,16 @@ final class KeyedPool<K, R> implements Pool<K, R> {
 
   /**
    * Schedules a pool task. If the configured scheduler rejects it (say, the application shut it
-   * down first), the task goes to asyncpool's own daemon scheduler instead, so that instances are
-   * still expired and closed; the rejection is logged, never thrown at a caller.
+   * down first) or fails otherwise, the task goes to asyncpool's own daemon scheduler instead, so
+   * that instances are still expired and closed; the failure is logged, never thrown at a caller.
+   * Thrown on, it would also leave {@link #reaperActive} set with no run scheduled: no expiry
+   * again.
    */
   private ScheduledFuture<?> schedule(Runnable task, long delayNanos) {
     try {
       return scheduler.schedule(task, delayNanos, NANOSECONDS);
-    } catch (RejectedExecutionException e) {
-      log.warn("{}: the scheduler rejected a task; using asyncpool's own scheduler", name, e);
+    } catch (RuntimeException e) {
+      log.warn("{}: the scheduler failed to take a task; using asyncpool's own", name, e);
       return DefaultScheduler.get().schedule(task, delayNanos, NANOSECONDS);
     }
   }

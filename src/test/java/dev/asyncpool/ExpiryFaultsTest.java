@@ -1,6 +1,8 @@
 package dev.asyncpool;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.catchThrowable;
+import static org.awaitility.Awaitility.await;
 
 import java.time.Duration;
 import org.junit.jupiter.api.Test;
@@ -60,5 +62,29 @@ class ExpiryFaultsTest extends PoolTestSupport {
         .as("both expired; the Error of one key's hashCode stopped neither close")
         .allSatisfy(r -> assertThat(r.closes).hasValue(1));
     assertThat(mixed.closeAsync()).succeedsWithin(Duration.ZERO);
+  }
+
+  @Test
+  void schedulerThrowingSomethingOtherThanARejectionStopsNoExpiry() {
+    newPool(TTL);
+    scheduler.failNextTask(new IllegalStateException("scheduler broke"));
+
+    // This release wakes the expiry task; scheduling it throws.
+    Throwable thrown = catchThrowable(() -> lease("first"));
+    lease("second");
+
+    // The task goes to asyncpool's own scheduler instead; its run there, on a thread of its own,
+    // finds nothing due on the fake clock and schedules its next run here again.
+    await()
+        .atMost(Duration.ofSeconds(10))
+        .untilAsserted(
+            () -> {
+              scheduler.advance(TTL.plus(LeaseAndTtlTest.mostLate(TTL)));
+              assertThat(factory.created)
+                  .as("both expired: the expiry task was not left marked as running")
+                  .hasSize(2)
+                  .allSatisfy(r -> assertThat(r.closes).hasValue(1));
+            });
+    assertThat(thrown).as("never thrown at the releasing caller").isNull();
   }
 }
