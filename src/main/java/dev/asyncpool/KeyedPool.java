@@ -52,7 +52,7 @@ import org.slf4j.LoggerFactory;
  *
  * <pre>
  *   creating ──(factory + openAsync ok)──▶ open ⇄ idle ──(retired, no lease)──▶ claimed ──▶ closed
- *       └──────(failure, or the pool shut down meanwhile)──▶ claimed ──▶ closed
+ *       └──(failure, deadline, or the pool shut down meanwhile)──▶ claimed ──▶ closed
  * </pre>
  *
  * All of it lives in one {@code long} per entry (see {@link PoolEntry}): the lease count, a
@@ -82,6 +82,11 @@ import org.slf4j.LoggerFactory;
  * placeholder and waits on its future. A failure retires the placeholder and removes it, so the
  * next request starts afresh. A thread that finds a retired entry removes it (helping) and tries
  * again.
+ *
+ * <p>A creation ends once, by whichever comes first of its own end (the open's outcome, or a step
+ * that failed), its deadline ({@code openTimeout} from its start, scheduled only once someone has
+ * to wait), and a grace period's end: {@link Creation#settle()} decides. An instance the factory
+ * returns after that is closed by the thread that brought it (see {@link Creation}).
  *
  * <h3>Expiry</h3>
  *
@@ -450,7 +455,10 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       }
       PoolEntry<K, R> entry = map.get(key);
       if (entry == null) {
-        PoolEntry<K, R> fresh = PoolEntry.creating(key);
+        PoolEntry<K, R> fresh = PoolEntry.creating(key, creationStart());
+        // Counted before it is installed: from then on a grace period's end may find it, end its
+        // creation and finish it (see forceCloseLeased), which must not come before the count.
+        live.incrementAndGet();
         entry = map.putIfAbsent(key, fresh);
         if (entry == null) {
           misses.increment();
@@ -463,6 +471,9 @@ final class KeyedPool<K, R> implements Pool<K, R> {
             }
           }
           return fresh;
+        }
+        if (live.decrementAndGet() == 0 && closed) {
+          terminate(); // never installed; it may have been the count a shutdown waited on
         }
       }
       if (retain(entry)) {
@@ -490,10 +501,11 @@ final class KeyedPool<K, R> implements Pool<K, R> {
    * entry.
    */
   private Lease<R> awaitCreation(PoolEntry<K, R> entry, Creation<R> creation, Duration timeout) {
-    if (creation.creator == Thread.currentThread()) {
+    if (creation.runsOn(Thread.currentThread())) {
       release(entry);
       throw recursiveException(entry.key);
     }
+    armDeadline(entry, creation); // this caller waits at most until the creation's deadline
     try {
       if (timeout == null) {
         creation.future.get();
@@ -553,10 +565,11 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   /** A future of a lease on {@code entry} once created; the caller already holds the share. */
   private CompletableFuture<Lease<R>> leaseWhenCreated(
       PoolEntry<K, R> entry, Creation<R> creation) {
-    if (creation.creator == Thread.currentThread()) {
+    if (creation.runsOn(Thread.currentThread())) {
       release(entry);
       return CompletableFuture.failedFuture(recursiveException(entry.key));
     }
+    armDeadline(entry, creation); // the future fails at the creation's deadline at the latest
     CompletableFuture<Lease<R>> result = new CompletableFuture<>();
     creation.future.whenComplete(
         (instance, failure) -> {
@@ -715,16 +728,87 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   // =========================================================================================
 
   /**
-   * Counts the freshly installed entry as live; false (and the entry aborted) if the pool was shut
-   * down meanwhile, since shutdown's scan of the map may have missed it.
+   * False (and the freshly installed entry aborted) if the pool was shut down meanwhile, since
+   * shutdown's scan of the map may have missed it.
    */
   private boolean begin(PoolEntry<K, R> entry, Creation<R> creation) {
-    live.incrementAndGet();
     if (closed) {
-      creationAborted(entry, creation, null, closedException());
+      if (creation.settle()) { // else a grace period's end found it first, and ended it
+        creationAborted(entry, creation, null, closedException());
+      }
       return false;
     }
     return true;
+  }
+
+  /** The ticker's reading at a creation's start, from which its deadline counts. */
+  private long creationStart() {
+    try {
+      long now = ticker.read();
+      return now == Creation.NO_START ? now + 1 : now;
+    } catch (RuntimeException | Error e) {
+      return Creation.NO_START; // the deadline then counts from when it is armed
+    }
+  }
+
+  /**
+   * Arms the creation's deadline: {@code openTimeout} from its start, covering the factory (or
+   * its stage) and {@code openAsync}. Armed once, lazily, by the first that has to wait for the
+   * creation: a caller, a step left pending (the factory's stage, the open's), or shutdown. A
+   * creation that completes on the spot, the common case, so schedules nothing. What only the
+   * creating thread waits for needs no deadline: nothing could take that thread back.
+   */
+  private void armDeadline(PoolEntry<K, R> entry, Creation<R> creation) {
+    if (openTimeoutNanos == Long.MAX_VALUE || !creation.startArming()) {
+      return; // never; or armed, or settled, already
+    }
+    long elapsed = 0;
+    if (creation.start != Creation.NO_START) {
+      try {
+        elapsed = Math.max(ticker.read() - creation.start, 0);
+      } catch (RuntimeException | Error e) {
+        // count from now: late, never early
+      }
+    }
+    long delay = Math.max(openTimeoutNanos - elapsed, 0);
+    creation.armed(schedule(() -> deadlinePassed(entry, creation), delay));
+  }
+
+  /** The creation's deadline: unless it ended meanwhile, it fails, and so do its waiters. */
+  private void deadlinePassed(PoolEntry<K, R> entry, Creation<R> creation) {
+    // Races with the creation's own end and with a grace period's end: the first to settle wins.
+    if (!creation.settle()) {
+      return;
+    }
+    R instance = creation.takeInstance();
+    creationFailed(
+        entry,
+        creation,
+        instance,
+        new TimeoutException(
+            name
+                + ": key "
+                + describe(entry.key)
+                + " was not created within the open timeout "
+                + config.openTimeout()
+                + (instance == null
+                    ? " (its factory had not returned)"
+                    : " (its openAsync had not completed)")));
+  }
+
+  /** Fails the creation, unless its deadline or a grace period's end ended it first. */
+  private void failCreation(
+      PoolEntry<K, R> entry, Creation<R> creation, R instance, Throwable failure) {
+    if (creation.settle()) {
+      creationFailed(entry, creation, instance, failure);
+    } else {
+      // Its waiters already failed, and whoever ended it took the instance (offered or taken).
+      log.debug(
+          "{}: creating key {} failed after the creation had ended",
+          name,
+          describe(entry.key),
+          failure);
+    }
   }
 
   /** Runs the factory (synchronous or asynchronous) for {@code entry}, then opens the instance. */
@@ -740,12 +824,13 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         }
         stage.whenComplete(
             (instance, failure) -> created(entry, creation, instance, failure, createStart));
+        armDeadline(entry, creation); // the stage may never complete; a no-op once settled
         return;
       }
       // `creator` stays set through openAsync too: a recursive request from there would deadlock.
       created(entry, creation, factory.apply(entry.key), null, createStart);
     } catch (Throwable t) {
-      creationFailed(entry, creation, null, t);
+      failCreation(entry, creation, null, t);
     } finally {
       creation.creator = null;
     }
@@ -758,11 +843,11 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       Throwable failure,
       long createStart) {
     if (failure != null) {
-      creationFailed(entry, creation, null, unwrap(failure));
+      failCreation(entry, creation, null, unwrap(failure));
       return;
     }
     if (instance == null) {
-      creationFailed(
+      failCreation(
           entry,
           creation,
           null,
@@ -772,54 +857,41 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     if (listener != null) {
       listener.created(entry.key, instance, createStart); // event: the factory returned
     }
+    // Handshake "offered or taken" (see Creation): if the deadline or a grace period's end took
+    // the slot first, the creation is over and nobody else will close this instance.
+    if (!creation.offer(instance)) {
+      closeLate(entry, instance);
+      return;
+    }
     // An adapter's factory is its open (a DataSource connects in its constructor): its open time
     // is the factory's. See PoolListener#onOpened.
     long openStart =
         listener == null ? 0L : lifecycle.opensInFactory() ? createStart : listener.start();
     CompletionStage<Void> opened;
+    // A request for this key from inside openAsync would wait for itself. The creator's mark does
+    // not cover it: an async factory's stage may complete, and run us, on any thread.
+    creation.opener = Thread.currentThread();
     try {
       opened = lifecycle.open(instance);
     } catch (Throwable t) {
-      creationFailed(entry, creation, instance, t);
+      failCreation(entry, creation, instance, t);
       return;
+    } finally {
+      creation.opener = null;
     }
     if (opened == null) {
-      creationFailed(
+      failCreation(
           entry,
           creation,
           instance,
           new NullPointerException(name + ": openAsync returned null for key " + describe(entry.key)));
       return;
     }
-    ScheduledFuture<?> timeout = null;
-    if (!isDone(opened)) {
-      timeout =
-          schedule(
-              () -> {
-                if (creation.settle()) {
-                  creationFailed(
-                      entry,
-                      creation,
-                      instance,
-                      new TimeoutException(
-                          name
-                              + ": openAsync of key "
-                              + describe(entry.key)
-                              + " did not complete within "
-                              + config.openTimeout()));
-                }
-              },
-              openTimeoutNanos);
-    }
-    ScheduledFuture<?> openTimeout = timeout;
     opened.whenComplete(
         (ignored, openFailure) -> {
-          // Races with the open timeout: whichever settles first decides.
+          // Races with the deadline and a grace period's end: whichever settles first decides.
           if (!creation.settle()) {
             return;
-          }
-          if (openTimeout != null) {
-            openTimeout.cancel(false);
           }
           if (openFailure != null) {
             creationFailed(entry, creation, instance, unwrap(openFailure));
@@ -827,6 +899,21 @@ final class KeyedPool<K, R> implements Pool<K, R> {
             opened(entry, creation, instance, openStart);
           }
         });
+    armDeadline(entry, creation); // the open may never complete; a no-op once settled
+  }
+
+  /**
+   * Closes an instance whose factory returned after its creation ended (at its deadline, or a
+   * grace period's end): never handed out. It counts as live until closed, so that a shutdown
+   * still under way waits for it; one that completed already completed without it.
+   */
+  private void closeLate(PoolEntry<K, R> entry, R instance) {
+    log.warn(
+        "{}: the factory for key {} returned after its creation had ended; closing the instance",
+        name,
+        describe(entry.key));
+    live.incrementAndGet();
+    closeLater(entry, instance);
   }
 
   private void opened(PoolEntry<K, R> entry, Creation<R> creation, R instance, long openStart) {
@@ -840,16 +927,20 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       // event: opened; before the waiters run, so that it precedes the instance's later events
       listener.opened(entry.key, instance, openStart);
     }
-    entry.value = instance; // from here on, retains lease directly
-    // Races with a grace period's end: it sets graceOver, then skips entries still creating; we
-    // publish the instance, then read graceOver. One of us sees the other.
+    // Handshake "settled, then grace": a grace period's end sets graceOver, then finds this
+    // creation settled (by us) and force-claims the entry to close the instance it was offered;
+    // we settled, then read graceOver. If we see it, the instance is not even published: the
+    // caller that ran the factory reads entry.value and must not lease it either. Whichever of
+    // us force-claims first closes it.
     if (graceOver) {
       if (entry.forceClaim()) {
-        closeClaimed(entry);
+        removeFromMap(entry);
+        closeLater(entry, instance);
       }
       creation.future.completeExceptionally(closedException());
       return;
     }
+    entry.value = instance; // from here on, retains lease directly
     creation.future.complete(instance);
   }
 
@@ -895,13 +986,16 @@ final class KeyedPool<K, R> implements Pool<K, R> {
 
   /**
    * Removes a claimed entry from the map. The key's equals/hashCode are user code: if they throw,
-   * the close must still happen, so the failure is only logged.
+   * the close must still happen, so the failure is only logged. An {@link Error} too: thrown on,
+   * it would skip this close, and in the expiry task's batch every close after it, which were
+   * claimed already and would never happen, so shutdown would never complete.
    */
   private void removeFromMap(PoolEntry<K, R> entry) {
     try {
       map.remove(entry.key, entry);
-    } catch (RuntimeException e) {
-      log.warn("{}: removing key {} from the map failed", name, describe(entry.key), e);
+    } catch (Throwable t) {
+      // WARN, as every failure of user code: the pool itself is fine, and goes on.
+      log.warn("{}: removing key {} from the map failed", name, describe(entry.key), t);
     }
   }
 
@@ -1042,8 +1136,18 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     if (entry == null) {
       return false;
     }
+    // Handshake "listed before retired": a grace period's end scans the map, then `draining`.
+    // From our retire() on, a request may help-remove the entry from the map (and so may we, just
+    // below, before the listener runs): listed first, it is in one place or the other throughout.
+    draining.add(entry);
     int retired = entry.retire();
-    map.remove(key, entry);
+    if (entry.isClaimed()) {
+      // Closing (or even closed, its finish() before our add): no forced close can be needed.
+      draining.remove(entry);
+    }
+    // Logged, never thrown: once retire() claimed the entry, a key whose hashCode throws here must
+    // not stop its close (nor, with it, shutdown).
+    removeFromMap(entry);
     if (retired < 0) {
       return false;
     }
@@ -1056,12 +1160,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       listener.invalidated(key, instance);
     }
     if (retired > 0) {
-      closeClaimed(entry);
-    } else {
-      draining.add(entry);
-      if (entry.isClaimed()) {
-        draining.remove(entry); // its last lease closed meanwhile, and finish() ran before add
-      }
+      closeLater(entry, instanceOf(entry)); // removed above: the key's hashCode runs once
     }
     return true;
   }
@@ -1076,14 +1175,16 @@ final class KeyedPool<K, R> implements Pool<K, R> {
 
   /**
    * Schedules a pool task. If the configured scheduler rejects it (say, the application shut it
-   * down first), the task goes to asyncpool's own daemon scheduler instead, so that instances are
-   * still expired and closed; the rejection is logged, never thrown at a caller.
+   * down first) or fails otherwise, the task goes to asyncpool's own daemon scheduler instead, so
+   * that instances are still expired and closed; the failure is logged, never thrown at a caller.
+   * Thrown on, it would also leave {@link #reaperActive} set with no run scheduled: no expiry
+   * again.
    */
   private ScheduledFuture<?> schedule(Runnable task, long delayNanos) {
     try {
       return scheduler.schedule(task, delayNanos, NANOSECONDS);
-    } catch (RejectedExecutionException e) {
-      log.warn("{}: the scheduler rejected a task; using asyncpool's own scheduler", name, e);
+    } catch (RuntimeException e) {
+      log.warn("{}: the scheduler failed to take a task; using asyncpool's own", name, e);
       return DefaultScheduler.get().schedule(task, delayNanos, NANOSECONDS);
     }
   }
@@ -1357,17 +1458,19 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     log.debug("{}: shutting down, {} live instances", name, live.get());
     for (PoolEntry<K, R> entry : map.values()) {
       // Idle: claimed and closed now. Leased or being created: retired, closed by the last
-      // release or by the end of the creation.
+      // release or by the end of the creation. "Listed before retired", as in invalidate: a
+      // request that read `closed` before we set it may help-remove the retired entry from the
+      // map, and a grace period's end (another thread's closeAsync(Duration) need not wait for
+      // this scan) must find it in `draining` then.
+      draining.add(entry);
       int retired = entry.retire();
+      if (entry.isClaimed()) {
+        draining.remove(entry); // idle (claimed just now) or closing by another path
+      }
       if (retired > 0) {
         closeClaimed(entry);
-      } else if (retired == 0) {
-        // Leased: a request racing this shutdown may help-remove it from the map, so keep it
-        // where a grace period's end will find it.
-        draining.add(entry);
-        if (entry.isClaimed()) {
-          draining.remove(entry);
-        }
+      } else if (entry.value instanceof Creation<?> creation) {
+        armDeadline(entry, creationOf(creation)); // shutdown waits at most until its deadline
       }
     }
     if (live.get() == 0) {
@@ -1380,14 +1483,39 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     List<PoolEntry<K, R>> leased = new ArrayList<>(map.values());
     leased.addAll(draining);
     for (PoolEntry<K, R> entry : leased) {
-      // A creation still running closes its instance itself when it ends (the pool is closed).
-      if (!(entry.value instanceof Creation) && entry.forceClaim()) {
+      Object value = entry.value; // read once: a creation may finish meanwhile
+      R instance;
+      if (value instanceof Creation) {
+        Creation<R> creation = creationOf(value);
+        if (creation.settle()) {
+          // Still being created: its waiters fail now; an instance made is closed now, one the
+          // factory returns later is closed then (handshake "offered or taken").
+          log.warn(
+              "{}: the creation of key {} was still under way: grace period over",
+              name,
+              describe(entry.key));
+          creationAborted(entry, creation, creation.takeInstance(), closedException());
+          continue;
+        }
+        // Settled by its own end (see "settled, then grace" in opened()) or its deadline, which
+        // took the instance already. Whoever force-claims the entry first closes what was offered.
+        instance = creation.instance();
+        if (instance == null) {
+          continue;
+        }
+      } else {
+        @SuppressWarnings("unchecked")
+        R open = (R) value;
+        instance = open;
+      }
+      if (entry.forceClaim()) {
         log.warn(
             "{}: closing the instance for key {} with {} lease(s) still open: grace period over",
             name,
             describe(entry.key),
             PoolEntry.leases(entry.state));
-        closeClaimed(entry);
+        removeFromMap(entry);
+        closeLater(entry, instance);
       }
     }
   }
@@ -1473,8 +1601,46 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   private record SerializedPool<K, R>(PoolConfig<K, R> config) implements Serializable {
     private static final long serialVersionUID = 1L;
 
-    private Object readResolve() {
+    /**
+     * Builds the copy, after the checks the builder made when the settings were set: a stream
+     * may carry any settings, and a pool must never run on ones no builder accepts.
+     */
+    private Object readResolve() throws InvalidObjectException {
+      if (config == null) {
+        throw new InvalidObjectException("config is missing");
+      }
+      requireValid(config.ttl() == null, "ttl is missing");
+      requireValid(config.ttl().isNegative(), "ttl must not be negative: %s", config.ttl());
+      requirePositive("openTimeout", config.openTimeout());
+      requirePositive("closeTimeout", config.closeTimeout());
+      requireValid(config.name() == null, "name is missing");
+      requireValid(config.name().isBlank(), "name must not be blank: '%s'", config.name());
+      requireValid(config.lifecycle() == null, "lifecycle is missing");
+      boolean sync = config.factory() != null;
+      boolean async = config.asyncFactory() != null;
+      requireValid(
+          sync == async,
+          "exactly one of factory and asyncFactory must be set: %s",
+          sync ? "both are" : "neither is");
+      requireValid(
+          async && config.lifecycle() != ResourceLifecycle.asyncResource(),
+          "an asyncFactory opens AsyncResources only, not with %s",
+          config.lifecycle());
       return new KeyedPool<>(config);
+    }
+
+    private static void requirePositive(String setting, Duration value)
+        throws InvalidObjectException {
+      requireValid(value == null, "%s is missing", setting);
+      requireValid(
+          value.isNegative() || value.isZero(), "%s must be positive: %s", setting, value);
+    }
+
+    private static void requireValid(boolean invalid, String format, Object... args)
+        throws InvalidObjectException {
+      if (invalid) {
+        throw new InvalidObjectException(String.format(format, args));
+      }
     }
   }
 
@@ -1537,7 +1703,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     try {
       executor.execute(task);
     } catch (RejectedExecutionException e) {
-      creationFailed(entry, creation, null, e);
+      failCreation(entry, creation, null, e);
     }
   }
 

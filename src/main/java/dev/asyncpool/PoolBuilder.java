@@ -158,16 +158,24 @@ public final class PoolBuilder<K, R> {
   }
 
   /**
-   * Sets how long {@code openAsync} may take. When it runs out, every caller waiting for that
-   * instance fails with a {@link java.util.concurrent.TimeoutException} naming the key, the
-   * instance is closed, and the next request for the key starts afresh.
+   * Sets the deadline of each creation: how long the factory (or the stage an asynchronous
+   * factory returns) and {@code openAsync} may take together, counted from the creation's start.
+   * When it passes, every caller waiting for the creation fails with a {@link
+   * java.util.concurrent.TimeoutException} naming the key and the step still pending, an instance
+   * already made is closed, one the factory returns later is closed as it arrives (never opened,
+   * never handed out), and the next request for the key starts afresh. Shutdown waits for a
+   * creation at most until its deadline; a grace period's end ({@link Pool#closeAsync(Duration)})
+   * ends it at once, the same way.
    *
-   * <p>What it cannot cover: a synchronous factory that blocks the thread running it. Nothing can
-   * take that thread back, and the adapters of plain clients ({@link #buildCloseable}, {@link
-   * #build(Function, Function)}) do all their opening there (a HikariCP {@code DataSource}
-   * connects in its constructor). A caller that must not wait past a deadline uses {@link
-   * Pool#get(Object, Duration)}, which runs the factory on the executor and waits at most that
-   * long, or {@link Pool#acquire} with its own timeout.
+   * <p>What it cannot do: take back a thread blocked in a synchronous factory. The other callers
+   * waiting for that creation fail at the deadline, as above; the caller whose own thread runs the
+   * factory ({@link Pool#get(Object)}) stays blocked until the factory returns, then fails if the
+   * deadline failed the creation meanwhile (or gets the instance if nothing else waited for it).
+   * The adapters of plain clients ({@link #buildCloseable}, {@link #build(Function, Function)}) do
+   * all their opening in the factory (a HikariCP {@code DataSource} connects in its constructor).
+   * A caller that must not wait past a deadline uses {@link Pool#get(Object, Duration)}, which
+   * runs the factory on the executor and waits at most that long, or {@link Pool#acquire} with
+   * its own timeout.
    *
    * @param openTimeout a positive duration; default 60 seconds
    * @return this builder

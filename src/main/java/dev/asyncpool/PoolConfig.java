@@ -23,7 +23,7 @@ import java.util.function.Function;
  * @param executor the executor of closes and callbacks, or null for the common pool
  * @param name the pool's name in logs and messages
  * @param recordStats whether hits are counted
- * @param openTimeout how long {@code openAsync} may take
+ * @param openTimeout the deadline of a creation: factory and {@code openAsync} together
  * @param closeTimeout how long a close may take
  * @param leakDetection whether leases collected unclosed are tracked
  * @param listener told of lifecycle events, or null

@@ -60,7 +60,10 @@ public interface PoolListener<K, R> {
 
   /** The step of a creation that failed, as told by {@link #onCreationFailed}. */
   enum Phase {
-    /** The factory threw, returned null, or returned a stage that failed: there is no instance. */
+    /**
+     * The factory threw, returned null, returned a stage that failed, or had not returned by the
+     * creation's deadline: there is no instance.
+     */
     CREATE,
     /** The instance's {@code openAsync} threw, returned null, failed or timed out. */
     OPEN
@@ -97,8 +100,9 @@ public interface PoolListener<K, R> {
    * @param key the key
    * @param phase whether the factory or {@code openAsync} failed
    * @param resource the instance whose open failed, or {@code null} in phase {@link Phase#CREATE}
-   * @param cause the failure; a {@link java.util.concurrent.TimeoutException} if {@code openAsync}
-   *     ran out of its open timeout
+   * @param cause the failure; a {@link java.util.concurrent.TimeoutException} if the creation ran
+   *     out of its open timeout (in phase {@link Phase#CREATE} if the factory had not returned by
+   *     then: an instance it returns later gets {@link #onCreated} and its close event, no more)
    */
   default void onCreationFailed(K key, Phase phase, R resource, Throwable cause) {}
 
