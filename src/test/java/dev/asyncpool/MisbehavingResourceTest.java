@@ -135,8 +135,8 @@ class MisbehavingResourceTest extends PoolTestSupport {
         .allMatch(
             line ->
                 line.equals(
-                    "WARN asyncpool: the scheduler rejected a task; using asyncpool's own"
-                        + " scheduler | RejectedExecutionException"),
+                    "WARN asyncpool: the scheduler failed to take a task; using asyncpool's own"
+                        + " | RejectedExecutionException"),
             "the scheduler's rejection, at WARN");
   }
 
