@@ -8,6 +8,8 @@ import static dev.asyncpool.PoolEntry.RETIRED;
 import static dev.asyncpool.PoolEntry.STATE;
 import static java.util.concurrent.TimeUnit.NANOSECONDS;
 
+import dev.asyncpool.Bound.Ticket;
+import dev.asyncpool.PoolEntry.Counted;
 import dev.asyncpool.PoolEntry.Creation;
 import java.io.InvalidObjectException;
 import java.io.NotSerializableException;
@@ -17,6 +19,7 @@ import java.io.Serializable;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.time.Duration;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashSet;
@@ -39,7 +42,9 @@ import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
+import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Function;
+import java.util.function.ToLongFunction;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -118,6 +123,24 @@ import org.slf4j.LoggerFactory;
  * built (never negative), epoch stamps as {@code -1 - epoch}, so the one field tells which it is
  * and is written in one store.
  *
+ * <h3>The bound</h3>
+ *
+ * With {@code maxInstances}, {@code maxWeight} or {@code maxConcurrentCreations} set, a cold key's
+ * placeholder is a {@link Counted} entry with a {@link Bound.Ticket}, made (weighed) before it is
+ * installed, so that every request that joins it counts in its creation's interest. {@link
+ * Bound} grants room and a creation slot in arrival order; a ticket that must wait makes its
+ * requesters wait on the creation's future as usual, and asks the expiry task to evict (see
+ * {@link #evict}): eviction consumes the same idle queue as expiry, under the same {@link
+ * #taskLock}, and claims an idle entry with the same CAS, so a lease racing it either keeps the
+ * instance or finds it retired. An entry's weight is given back when its close ends ({@link
+ * #finish}), and the tickets that then fit start their creations on the executor. The lease path
+ * never touches the bound; a release that leaves an entry idle reads one volatile count of waiters,
+ * to wake an eviction when one waits. Three handshakes: a ticket queued after shutdown's
+ * withdrawal sees {@code closed} (see {@link #admit}); a requester joining a creation that every
+ * other requester gave up either keeps it or sees it abandoned, decided under the bound's lock
+ * (see {@link #gaveUp} and {@link #joined}); an acquire timeout, a grant and a withdrawal settle
+ * each ticket once, under the same lock.
+ *
  * <h3>Shutdown</h3>
  *
  * {@code closed} is set once; then every entry is retired (idle ones claimed and closed at once),
@@ -151,12 +174,15 @@ final class KeyedPool<K, R> implements Pool<K, R> {
 
   private static final VarHandle CLOSED;
   private static final VarHandle REAPER_ACTIVE;
+  private static final VarHandle EVICTION_SCHEDULED;
 
   static {
     try {
       MethodHandles.Lookup lookup = MethodHandles.lookup();
       CLOSED = lookup.findVarHandle(KeyedPool.class, "closed", boolean.class);
       REAPER_ACTIVE = lookup.findVarHandle(KeyedPool.class, "reaperActive", boolean.class);
+      EVICTION_SCHEDULED =
+          lookup.findVarHandle(KeyedPool.class, "evictionScheduled", boolean.class);
       // Initialize now the classes a first lease needs. Class initialization holds a monitor, and
       // thousands of virtual threads racing through it on first use would pin their carriers.
       for (Class<?> type :
@@ -259,6 +285,20 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   private final transient LongAdder closes = new LongAdder();
   private final transient LongAdder closeFailures = new LongAdder();
   private final transient LongAdder leaks = new LongAdder();
+  private final transient LongAdder evictions = new LongAdder();
+
+  // ---- The bound (see Bound); all null or unused in an unbounded pool ----
+  private final transient Bound<K, R> bound;
+  private final transient ToLongFunction<? super K> weigher;
+  private final transient long acquireTimeoutNanos;
+
+  /** Runs {@link #evict()} on the scheduler; at most one is pending at a time. */
+  private final transient Runnable evictionTask = this::runEviction;
+
+  private transient volatile boolean evictionScheduled;
+
+  /** Held by the expiry task and by evictions, which both consume the idle queue. */
+  private final transient ReentrantLock taskLock = new ReentrantLock();
 
   KeyedPool(PoolConfig<K, R> config) {
     this.config = config;
@@ -283,6 +323,12 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     Function<Object, ? extends CharSequence> formatter =
         (Function<Object, ? extends CharSequence>) config.keyFormatter();
     this.keyFormatter = formatter;
+    this.bound =
+        config.bounded()
+            ? new Bound<>(config.maxWeight(), config.maxConcurrentCreations())
+            : null;
+    this.weigher = config.weigher();
+    this.acquireTimeoutNanos = PoolConfig.saturatedNanos(config.acquireTimeout());
     this.listener =
         config.listener() == null
             ? null
@@ -314,8 +360,11 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         }
         return newLease(entry);
       }
-      misses.increment();
-      return awaitCreation(entry, creationOf(value));
+      Creation<R> creation = creationOf(value);
+      if (joined(entry, creation)) {
+        misses.increment();
+        return awaitCreation(entry, creation);
+      }
     }
     return getSlow(key);
   }
@@ -333,8 +382,11 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         }
         return newLease(entry);
       }
-      misses.increment();
-      return awaitCreation(entry, creationOf(value), timeout);
+      Creation<R> creation = creationOf(value);
+      if (joined(entry, creation)) {
+        misses.increment();
+        return awaitCreation(entry, creation, timeout);
+      }
     }
     // The factory runs on the executor (mayBlock = false): this caller only waits, and can stop.
     entry = retainOrCreate(key, false);
@@ -394,8 +446,8 @@ final class KeyedPool<K, R> implements Pool<K, R> {
           release(entry);
         }
       }
-      misses.increment();
-      lease = awaitCreation(entry, creationOf(value));
+      Creation<R> creation = creationOf(value);
+      lease = joined(entry, creation) ? awaitMiss(entry, creation) : getSlow(key);
     } else {
       lease = getSlow(key);
     }
@@ -424,13 +476,46 @@ final class KeyedPool<K, R> implements Pool<K, R> {
           release(entry);
         }
       }
-      misses.increment();
-      lease = awaitCreation(entry, creationOf(value));
+      Creation<R> creation = creationOf(value);
+      lease = joined(entry, creation) ? awaitMiss(entry, creation) : getSlow(key);
     } else {
       lease = getSlow(key);
     }
     try (lease) {
       action.accept(lease.get());
+    }
+  }
+
+  /** A miss that joined a creation: waits for it. */
+  private Lease<R> awaitMiss(PoolEntry<K, R> entry, Creation<R> creation) {
+    misses.increment();
+    return awaitCreation(entry, creation);
+  }
+
+  /**
+   * Joins the creation of an entry this caller just retained. In a bounded pool a creation that
+   * every requester gave up while it waited for room is abandoned: then this share is given back,
+   * the entry is helped out of the map, and the caller looks again (false). Unbounded pools never
+   * abandon a creation.
+   */
+  private boolean joined(PoolEntry<K, R> entry, Creation<R> creation) {
+    if (creation.ticket == null || creation.join()) {
+      return true;
+    }
+    // Abandoned: withdrawAbandoned() set it so under the bound's lock before failing it, and the
+    // shares of those who gave up stay with it until its forced claim, so this release is never
+    // the last one of an entry that is not yet retired.
+    release(entry);
+    removeFromMap(entry);
+    return false;
+  }
+
+  /** Starts a creation now: here if the caller may block or the factory is asynchronous. */
+  private void startCreation(PoolEntry<K, R> entry, Creation<R> creation, boolean mayBlock) {
+    if (mayBlock || asyncFactory != null) {
+      runFactory(entry, creation); // an async factory must not block: it runs here
+    } else {
+      execute(() -> runFactory(entry, creation), entry, creation);
     }
   }
 
@@ -455,7 +540,8 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       }
       PoolEntry<K, R> entry = map.get(key);
       if (entry == null) {
-        PoolEntry<K, R> fresh = PoolEntry.creating(key, creationStart());
+        PoolEntry<K, R> fresh =
+            bound == null ? PoolEntry.creating(key, creationStart()) : newCounted(key);
         // Counted before it is installed: from then on a grace period's end may find it, end its
         // creation and finish it (see forceCloseLeased), which must not come before the count.
         live.incrementAndGet();
@@ -464,10 +550,10 @@ final class KeyedPool<K, R> implements Pool<K, R> {
           misses.increment();
           Creation<R> creation = creationOf(fresh.value);
           if (begin(fresh, creation)) {
-            if (mayBlock || asyncFactory != null) {
-              runFactory(fresh, creation); // an async factory must not block: it runs here
+            if (bound != null) {
+              admit((Counted<K, R>) fresh, creation, mayBlock);
             } else {
-              execute(() -> runFactory(fresh, creation), fresh, creation);
+              startCreation(fresh, creation, mayBlock);
             }
           }
           return fresh;
@@ -477,7 +563,11 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         }
       }
       if (retain(entry)) {
-        if (entry.value instanceof Creation) {
+        Object value = entry.value;
+        if (value instanceof Creation) {
+          if (!joined(entry, creationOf(value))) {
+            continue; // abandoned while it waited for room; joined() helped remove it
+          }
           misses.increment();
         } else if (recordStats) {
           hits.increment();
@@ -515,11 +605,13 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       creation.future.thenRun(() -> release(entry));
+      gaveUp(entry, creation);
       throw new CompletionException(
           new InterruptedException(
               name + ": interrupted while waiting for key " + describe(entry.key)));
     } catch (TimeoutException e) {
       creation.future.thenRun(() -> release(entry));
+      gaveUp(entry, creation);
       throw new CompletionException(
           new TimeoutException(
               name
@@ -545,8 +637,11 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         }
         return CompletableFuture.completedFuture(newLease(entry));
       }
-      misses.increment();
-      return leaseWhenCreated(entry, creationOf(value));
+      Creation<R> creation = creationOf(value);
+      if (joined(entry, creation)) {
+        misses.increment();
+        return leaseWhenCreated(entry, creation);
+      }
     }
     return acquireSlow(key);
   }
@@ -583,6 +678,16 @@ final class KeyedPool<K, R> implements Pool<K, R> {
             lease.close();
           }
         });
+    if (creation.ticket != null) {
+      // Bounded: a caller that cancels while the creation still waits for room gives up its
+      // place (see gaveUp); once the creation runs, a cancel changes nothing but this future.
+      result.whenComplete(
+          (lease, failure) -> {
+            if (failure instanceof CancellationException && !creation.future.isDone()) {
+              gaveUp(entry, creation);
+            }
+          });
+    }
     return result;
   }
 
@@ -689,8 +794,8 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       }
       return;
     }
-    if (neverExpires) {
-      return;
+    if (neverExpires && bound == null) {
+      return; // nothing to expire, and no bound to evict for: the task need not own it
     }
     // Races with the expiry task dropping a busy entry: it clears `queued` and then re-reads the
     // state; we made the entry idle (the add) and then read `queued`. One of us sees the other.
@@ -702,6 +807,9 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       // the atomic add already ordered us against the task.
       entry.idleStamp = -1 - epoch;
       PoolEntry.IDLE_GEN.setRelease(entry, PoolEntry.generation(state));
+      if (bound != null && bound.waiting() > 0) {
+        requestEviction(); // a request waits for room, and this instance could make it
+      }
       return;
     }
     try {
@@ -721,11 +829,179 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         scheduleReaper(Math.min(ttlNanos, epochNanos)); // the first epoch, see "Idle stamps"
       }
     }
+    if (bound != null && bound.waiting() > 0) {
+      requestEviction(); // after the push: the eviction finds this entry in the queue
+    }
   }
 
   // =========================================================================================
   // Creation
   // =========================================================================================
+
+  // ---- Creation under the bound (see Bound) ----------------------------------------------------
+
+  /**
+   * A new placeholder for a bounded pool, with its weight and its ticket set before it is
+   * installed, so that every request that finds it installed counts in its interest. The weigher
+   * is user code: it runs here, before anything is installed, and its failure is the caller's.
+   */
+  private Counted<K, R> newCounted(K key) {
+    long weight = weigher == null ? 1 : weigher.applyAsLong(key);
+    if (weight < 0) {
+      throw new IllegalArgumentException(
+          name + ": the weigher returned a negative weight " + weight + " for key " + describe(key));
+    }
+    if (weight > bound.maxWeight()) {
+      throw new PoolExhaustedException(
+          name
+              + ": key "
+              + describe(key)
+              + " has weight "
+              + weight
+              + ", more than maxWeight "
+              + bound.maxWeight()
+              + " on its own: it can never fit");
+    }
+    Counted<K, R> fresh = PoolEntry.creatingCounted(key, weight, creationStart());
+    long since = listenerFreeRead();
+    creationOf(fresh.value).ticket = new Ticket<>(fresh, weight, acquireTimeoutNanos > 0, since);
+    return fresh;
+  }
+
+  /** The ticker's time for a message, or 0 if it throws (a message is not worth a failure). */
+  private long listenerFreeRead() {
+    try {
+      return ticker.read();
+    } catch (RuntimeException e) {
+      return 0;
+    }
+  }
+
+  /**
+   * Starts the creation of a freshly installed placeholder if the bound has room and a creation
+   * slot for it; otherwise leaves it waiting (its requesters wait on its future as usual), arms
+   * its acquire timeout and asks the expiry task to evict.
+   */
+  private void admit(Counted<K, R> entry, Creation<R> creation, boolean mayBlock) {
+    @SuppressWarnings("unchecked")
+    Ticket<K, R> ticket = (Ticket<K, R>) creation.ticket;
+    if (bound.admit(ticket)) {
+      entry.counted = true;
+      startCreation(entry, creation, mayBlock);
+      return;
+    }
+    // Races with shutdown, which sets `closed` and then withdraws every waiting ticket under the
+    // bound's lock: we queued under that lock, then read `closed`. Either its withdrawal found
+    // our ticket, or we see `closed` here and withdraw it ourselves.
+    if (closed) {
+      List<Ticket<K, R>> ready = new ArrayList<>();
+      if (bound.withdraw(ticket, ready) && creation.settle()) {
+        creationAborted(entry, creation, null, closedException());
+      }
+      startGranted(ready);
+      return;
+    }
+    if (ticket.mayWait) {
+      ScheduledFuture<?> timer =
+          schedule(() -> acquireTimedOut(entry, creation, ticket), acquireTimeoutNanos);
+      ticket.timeout = timer;
+      if (!bound.isWaiting(ticket)) {
+        timer.cancel(false); // granted meanwhile, by a release on another thread
+      }
+    }
+    requestEviction();
+  }
+
+  /** Starts the creations the bound just let in; any thread, outside the bound's lock. */
+  private void startGranted(List<Ticket<K, R>> ready) {
+    for (Ticket<K, R> ticket : ready) {
+      ScheduledFuture<?> timer = ticket.timeout;
+      if (timer != null) {
+        timer.cancel(false);
+      }
+      Counted<K, R> entry = (Counted<K, R>) ticket.entry;
+      entry.counted = true;
+      Creation<R> creation = creationOf(entry.value);
+      // Not on this thread: it may be a releasing caller, or the end of another key's close.
+      execute(() -> runFactory(entry, creation), entry, creation);
+    }
+  }
+
+  /**
+   * A creation ended, well or not: its creation slot goes to the next in line. A creation that
+   * ended while it still waited (its deadline, or a grace period's end, settled it first) leaves
+   * the queue, so that it is never started after its end.
+   */
+  private void creationEnded(Creation<R> creation) {
+    @SuppressWarnings("unchecked")
+    Ticket<K, R> ticket = (Ticket<K, R>) creation.ticket;
+    if (ticket != null) {
+      List<Ticket<K, R>> ready = new ArrayList<>();
+      bound.withdraw(ticket, ready); // false, and a no-op, unless it still waited
+      ready.addAll(bound.creationEnded(ticket));
+      startGranted(ready);
+    }
+  }
+
+  /** The acquire timeout of a waiting creation ran out: it fails, unless it started meanwhile. */
+  private void acquireTimedOut(Counted<K, R> entry, Creation<R> creation, Ticket<K, R> ticket) {
+    int waiting = bound.waiting();
+    List<Ticket<K, R>> ready = new ArrayList<>();
+    if (bound.withdraw(ticket, ready) && creation.settle()) {
+      creationAborted(entry, creation, null, exhausted(ticket, waiting));
+    }
+    startGranted(ready);
+  }
+
+  private PoolExhaustedException exhausted(Ticket<K, R> ticket, int waiting) {
+    long waited = Math.max(0, listenerFreeRead() - ticket.since);
+    StringBuilder limits = new StringBuilder();
+    if (bound.maxWeight() != Long.MAX_VALUE) {
+      limits.append(weigher == null ? "maxInstances " : "maxWeight ").append(bound.maxWeight());
+    }
+    if (bound.maxCreations() != Integer.MAX_VALUE) {
+      limits.append(limits.length() == 0 ? "" : ", ");
+      limits.append("maxConcurrentCreations ").append(bound.maxCreations());
+    }
+    return new PoolExhaustedException(
+        name
+            + ": no room for key "
+            + describe(ticket.entry.key)
+            + " under "
+            + limits
+            + " ("
+            + waiting
+            + " waiting) after "
+            + Duration.ofNanos(waited)
+            + ": every instance is leased, being created or closing");
+  }
+
+  /**
+   * A requester of a waiting creation stopped waiting (cancelled, interrupted, timed out). The
+   * last one to leave abandons the creation if it still waits for room or a slot: its place is
+   * given up, and nothing is created for nobody. Unbounded pools keep the old way: the creation
+   * goes on, and a late lease is given back.
+   */
+  private void gaveUp(PoolEntry<K, R> entry, Creation<R> creation) {
+    @SuppressWarnings("unchecked")
+    Ticket<K, R> ticket = (Ticket<K, R>) creation.ticket;
+    if (ticket == null || creation.interest.decrementAndGet() != 0) {
+      return;
+    }
+    List<Ticket<K, R>> ready = new ArrayList<>();
+    if (bound.withdrawAbandoned(ticket, creation.interest, ready) && creation.settle()) {
+      creationAborted(
+          entry,
+          creation,
+          null,
+          new CancellationException(
+              name
+                  + ": every request for key "
+                  + describe(entry.key)
+                  + " gave up while it waited for room"));
+    }
+    startGranted(ready);
+  }
 
   /**
    * False (and the freshly installed entry aborted) if the pool was shut down meanwhile, since
@@ -917,6 +1193,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   }
 
   private void opened(PoolEntry<K, R> entry, Creation<R> creation, R instance, long openStart) {
+    creationEnded(creation); // its slot, if bounded, goes to the next creation in line
     if (closed) {
       // Shut down while we were creating: shutdown could not close what did not exist yet.
       creationAborted(entry, creation, instance, closedException());
@@ -961,6 +1238,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     boolean claimed = entry.forceClaim();
     removeFromMap(entry);
     creation.future.completeExceptionally(failure);
+    creationEnded(creation);
     if (!claimed) {
       return; // a grace period's end claimed it first, and closes it
     }
@@ -1102,6 +1380,10 @@ final class KeyedPool<K, R> implements Pool<K, R> {
 
   /** The entry is gone for good: closed, or its creation failed with nothing to close. */
   private void finish(PoolEntry<K, R> entry) {
+    if (entry instanceof Counted<K, R> counted && counted.counted) {
+      counted.counted = false; // finish runs once per entry: after its one claim
+      startGranted(bound.release(counted.weight, counted.makesRoom));
+    }
     draining.remove(entry);
     if (live.decrementAndGet() == 0 && closed) {
       terminate();
@@ -1190,11 +1472,14 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   }
 
   private void runReaper() {
+    taskLock.lock(); // an eviction may be consuming the idle queue: the queue has one consumer
     try {
       reap();
     } catch (Throwable t) {
       log.error("{}: the expiry task failed; retrying", name, t);
       scheduleReaper(MIN_REAP_INTERVAL_NANOS);
+    } finally {
+      taskLock.unlock();
     }
   }
 
@@ -1355,7 +1640,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         } else if ((stamp = releasedBefore(-1 - stamp)) == Long.MIN_VALUE) {
           // Released in the current epoch: its bound is the next epoch's time. Look again then.
           long nextEpoch = epochTimes[(int) (epochNumber & EPOCH_MASK)] + epochNanos;
-          dueHeap.add(new Due<>(nextEpoch, entry, generation, false));
+          dueHeap.add(new Due<>(nextEpoch, entry, generation, false, true));
           return;
         }
       } else if (filedAs != null && filedAs.provisional && filedAs.generation == generation) {
@@ -1364,11 +1649,11 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         stamp = filedAs.deadline - ttlNanos;
       } else {
         // The releaser has not stamped yet: its stamp will be about now. File it provisionally.
-        dueHeap.add(new Due<>(now + ttlNanos, entry, generation, true));
+        dueHeap.add(new Due<>(now + ttlNanos, entry, generation, true, false));
         return;
       }
       if (now - stamp < ttlNanos) {
-        dueHeap.add(new Due<>(stamp + ttlNanos, entry, generation, false));
+        dueHeap.add(new Due<>(stamp + ttlNanos, entry, generation, false, false));
         return;
       }
       // Expire it, but only from the exact state we checked: any retain or release since then
@@ -1418,12 +1703,178 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     }
   }
 
+  // ---- Eviction: room for waiting requests, made of the least recently released instances ----
+
+  /** Asks for an eviction run on the scheduler; at most one is pending at a time. */
+  private void requestEviction() {
+    if (!evictionScheduled && EVICTION_SCHEDULED.compareAndSet(this, false, true)) {
+      schedule(evictionTask, 0);
+    }
+  }
+
+  private void runEviction() {
+    // Cleared before the work: a request that comes during it schedules another run.
+    evictionScheduled = false;
+    taskLock.lock();
+    try {
+      evict();
+    } catch (Throwable t) {
+      log.error("{}: an eviction failed; it is tried again at the next release", name, t);
+    } finally {
+      taskLock.unlock();
+    }
+  }
+
+  /**
+   * Evicts as much weight of the least recently released idle instances as the requests waiting
+   * for room need ({@link Bound#toEvict}), then fails the waiters that may not wait ({@code
+   * acquireTimeout(ZERO)}) if that was not enough. Runs under {@link #taskLock}, as the expiry
+   * task does: it consumes the same idle queue, in the same order.
+   *
+   * <p>The least recently released idle instance is the head of the idle queue when its stamp is
+   * the one it was queued with (see {@link #isWaitingHead}), or the first of the heap when that is
+   * due sooner: entries leased again while queued move to the heap by their real deadline. Each
+   * victim is claimed by the expiry's own CAS from the idle state just read, so a lease that comes
+   * in first keeps the instance (the CAS fails, and the eviction looks further), and a lease that
+   * comes after finds it retired and makes a new one. A leased instance is never claimed.
+   */
+  private void evict() {
+    if (closed) {
+      return;
+    }
+    long need = bound.toEvict();
+    if (need > 0) {
+      long now = advanceEpoch(ticker.read());
+      List<PoolEntry<K, R>> victims = new ArrayList<>();
+      List<PoolEntry<K, R>> expired = new ArrayList<>();
+      ArrayDeque<Due<K, R>> recent = new ArrayDeque<>();
+      while (need > 0) {
+        int expiredBefore = expired.size();
+        PoolEntry<K, R> victim = claimLeastRecentlyReleased(now, expired, recent);
+        // Entries found due on the way expire as usual; they make room as well.
+        for (int i = expiredBefore; i < expired.size(); i++) {
+          need -= makesRoom(expired.get(i));
+        }
+        if (victim == null) {
+          break;
+        }
+        need -= makesRoom(victim);
+        victims.add(victim);
+      }
+      dueHeap.addAll(recent); // the recently released ones not needed: filed back as they were
+      if (!expired.isEmpty()) {
+        closeExpired(expired);
+      }
+      if (!victims.isEmpty()) {
+        closeEvicted(victims);
+      }
+    }
+    List<Ticket<K, R>> ready = new ArrayList<>();
+    int waiting = bound.waiting();
+    for (Ticket<K, R> ticket : bound.withdrawImpatient(ready)) {
+      Creation<R> creation = creationOf(ticket.entry.value);
+      if (creation.settle()) {
+        creationAborted(ticket.entry, creation, null, exhausted(ticket, waiting));
+      }
+    }
+    startGranted(ready);
+  }
+
+  /** Counts a claimed entry as room under way; returns its weight. */
+  private long makesRoom(PoolEntry<K, R> entry) {
+    Counted<K, R> counted = (Counted<K, R>) entry;
+    counted.makesRoom = true;
+    bound.evicting(counted.weight);
+    return counted.weight;
+  }
+
+  /**
+   * Claims the least recently released idle entry the task owns, or returns null if it owns no
+   * idle entry. Entries it passes on the way are filed as the expiry task files them ({@link
+   * #visit}); those already due are claimed into {@code expired}. Heap records that only say when
+   * to look again at an entry released in the current epoch are set aside in {@code recent}:
+   * those entries were released last, so they are taken only when nothing older is left.
+   */
+  private PoolEntry<K, R> claimLeastRecentlyReleased(
+      long now, List<PoolEntry<K, R>> expired, ArrayDeque<Due<K, R>> recent) {
+    for (; ; ) {
+      PoolEntry<K, R> head = carried;
+      if (head == null && (head = idleQueue.poll()) != null) {
+        if (!isWaitingHead(head, now)) {
+          visit(head, now, expired, null); // due (expired), busy (dropped), or into the heap
+          continue;
+        }
+        carried = head; // carriedDeadline set by isWaitingHead
+      }
+      Due<K, R> due = dueHeap.peek();
+      if (due != null && due.relook) {
+        recent.add(dueHeap.poll());
+        continue;
+      }
+      if (head == null && due == null) {
+        if ((due = recent.poll()) == null) {
+          return null;
+        }
+        dueHeap.add(due); // taken from the heap below, as any other record
+      }
+      if (due == null || (head != null && carriedDeadline - due.deadline <= 0)) {
+        carried = null;
+        long state = head.state;
+        // Idle, and released last in the generation it was queued in: still the oldest.
+        if ((state & (REFS | RETIRED)) == 0
+            && (short) PoolEntry.generation(state) == head.queuedGen
+            && STATE.compareAndSet(head, state, state | RETIRED | CLAIMED)) {
+          return head;
+        }
+        visit(head, now, expired, null); // leased or released since: file it anew
+        continue;
+      }
+      dueHeap.poll();
+      PoolEntry<K, R> entry = due.entry;
+      long state = entry.state;
+      if ((state & (REFS | RETIRED)) == 0
+          && PoolEntry.generation(state) == due.generation
+          && STATE.compareAndSet(entry, state, state | RETIRED | CLAIMED)) {
+        return entry;
+      }
+      visit(entry, now, expired, null);
+    }
+  }
+
+  /** Closes evicted entries on the executor, as {@link #closeExpired} does expired ones. */
+  private void closeEvicted(List<PoolEntry<K, R>> evicted) {
+    evictions.add(evicted.size());
+    Runnable closeAll =
+        () -> {
+          for (PoolEntry<K, R> entry : evicted) {
+            removeFromMap(entry);
+            R instance = instanceOf(entry);
+            if (listener != null) {
+              listener.evicted(entry.key, instance); // event: on the executor, before the close
+            }
+            closeNow(entry, instance);
+          }
+        };
+    try {
+      executor.execute(closeAll);
+    } catch (RuntimeException e) {
+      log.warn("{}: executor rejected {} closes; closing inline", name, evicted.size(), e);
+      closeAll.run();
+    }
+  }
+
   /**
    * An entry in the heap, with the deadline it was filed under (the entry's stamp may move), the
-   * generation it was idle in, and whether the deadline was guessed for a missing stamp.
+   * generation it was idle in, whether the deadline was guessed for a missing stamp, and whether it
+   * is only the time to look again at an entry released in the current epoch (so released
+   * recently: an eviction takes it last).
    */
   private record Due<K, R>(
-      long deadline, PoolEntry<K, R> entry, int generation, boolean provisional) {}
+      long deadline,
+      PoolEntry<K, R> entry,
+      int generation,
+      boolean provisional,
+      boolean relook) {}
 
   // =========================================================================================
   // Shutdown, stats, serialization
@@ -1471,6 +1922,19 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         closeClaimed(entry);
       } else if (entry.value instanceof Creation<?> creation) {
         armDeadline(entry, creationOf(creation)); // shutdown waits at most until its deadline
+      }
+    }
+    if (bound != null) {
+      // Waiting creations never started: fail their requesters now, not at the acquire timeout.
+      for (Ticket<K, R> ticket : bound.withdrawAll()) {
+        ScheduledFuture<?> timer = ticket.timeout;
+        if (timer != null) {
+          timer.cancel(false);
+        }
+        Creation<R> creation = creationOf(ticket.entry.value);
+        if (creation.settle()) { // else its deadline or a grace period's end ended it already
+          creationAborted(ticket.entry, creation, null, closedException());
+        }
       }
     }
     if (live.get() == 0) {
@@ -1549,7 +2013,10 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         closeFailures.sum(),
         live.get(),
         idle,
-        leaks.sum());
+        leaks.sum(),
+        evictions.sum(),
+        bound == null ? 0 : bound.waiting(),
+        bound == null ? 0 : bound.weightInUse());
   }
 
   @Override
@@ -1626,6 +2093,19 @@ final class KeyedPool<K, R> implements Pool<K, R> {
           async && config.lifecycle() != ResourceLifecycle.asyncResource(),
           "an asyncFactory opens AsyncResources only, not with %s",
           config.lifecycle());
+      requireValid(config.maxWeight() <= 0, "maxWeight must be positive: %s", config.maxWeight());
+      requireValid(
+          config.maxConcurrentCreations() <= 0,
+          "maxConcurrentCreations must be positive: %s",
+          config.maxConcurrentCreations());
+      requireValid(config.acquireTimeout() == null, "acquireTimeout is missing");
+      requireValid(
+          config.acquireTimeout().isNegative(),
+          "acquireTimeout must not be negative: %s",
+          config.acquireTimeout());
+      requireValid(
+          config.weigher() != null && config.maxWeight() == Long.MAX_VALUE,
+          "a weigher needs maxWeight");
       return new KeyedPool<>(config);
     }
 

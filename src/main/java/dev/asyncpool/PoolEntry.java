@@ -14,7 +14,7 @@ import java.util.concurrent.Future;
  * pool, the creation future dropped once the instance is open, and the idle queue's link stored
  * here instead of in a separate queue node.
  */
-final class PoolEntry<K, R> {
+class PoolEntry<K, R> {
 
   // ---- The packed state word --------------------------------------------------------------
   // bit 0      RETIRED: no new lease may be taken (expired, invalidated, shut down, or failed)
@@ -70,7 +70,7 @@ final class PoolEntry<K, R> {
   /** True while the expiry task owns the entry (in its queue, its carried head, or its heap). */
   volatile boolean queued;
 
-  private PoolEntry(K key, Object value, long state) {
+  PoolEntry(K key, Object value, long state) {
     this.key = key;
     this.value = value;
     this.state = state;
@@ -79,6 +79,38 @@ final class PoolEntry<K, R> {
   /** A new entry being created, holding the creator's share; {@code start} as in Creation. */
   static <K, R> PoolEntry<K, R> creating(K key, long start) {
     return new PoolEntry<>(key, new Creation<R>(start), REF);
+  }
+
+  /** A new entry of a bounded pool being created, holding the creator's share. */
+  static <K, R> Counted<K, R> creatingCounted(K key, long weight, long start) {
+    return new Counted<>(key, new Creation<R>(start), REF, weight);
+  }
+
+  /**
+   * An entry of a bounded pool: what it weighs against the {@link Bound}, and how its weight is
+   * to be given back. A subclass, so that an unbounded pool's entries stay as small as they are.
+   */
+  static final class Counted<K, R> extends PoolEntry<K, R> {
+    final long weight;
+
+    /**
+     * True from the moment its creation was granted room until its close ends (or its creation
+     * fails): then its weight is given back. Written before the creation starts (the start's
+     * hand-off to the executor, or program order, publishes it); read at the entry's end.
+     */
+    boolean counted;
+
+    /**
+     * True if the expiry task claimed it to make room, counting it in {@link Bound#evicting}.
+     * Written by the task after its claiming CAS and before it hands the close to the executor,
+     * which publishes it to the close's end.
+     */
+    boolean makesRoom;
+
+    Counted(K key, Object value, long state, long weight) {
+      super(key, value, state);
+      this.weight = weight;
+    }
   }
 
   static <K, R> PoolEntry<K, R> stub() {
@@ -222,6 +254,30 @@ final class PoolEntry<K, R> {
      * factory it is whichever thread completed the factory's stage, not {@link #creator}.
      */
     volatile Thread opener;
+
+    /** The creation's place under the pool's bound; null in an unbounded pool. */
+    volatile Bound.Ticket<?, ?> ticket;
+
+    /**
+     * Requests waiting for this creation (bounded pools only): the first is the one that
+     * installed it; -1 once every one gave up while it waited for room, which abandons it. A
+     * request that finds it abandoned does not join; it looks again.
+     */
+    final java.util.concurrent.atomic.AtomicInteger interest =
+        new java.util.concurrent.atomic.AtomicInteger(1);
+
+    /** Joins a waiting creation; false if it was abandoned (then look again). */
+    boolean join() {
+      for (; ; ) {
+        int n = interest.get();
+        if (n < 0) {
+          return false;
+        }
+        if (interest.compareAndSet(n, n + 1)) {
+          return true;
+        }
+      }
+    }
 
     /** Set once, by whichever party ends the creation first; see {@link #settle()}. */
     private volatile boolean settled;
