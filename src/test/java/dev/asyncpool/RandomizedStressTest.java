@@ -92,6 +92,7 @@ class RandomizedStressTest {
     @Override
     public CompletionStage<Void> closeAsync() {
       closes.incrementAndGet();
+      existing.decrementAndGet(); // before the pool stops counting it: at its close's end
       if (leasedNow.get() != 0) {
         violations.add("closed while leased: " + key);
       }
@@ -129,27 +130,42 @@ class RandomizedStressTest {
   /** True while only the TTL may close an instance (no invalidate, no shutdown yet). */
   static volatile boolean expiryOnly;
 
-  @ParameterizedTest(name = "ttl={0}ms, invalidate={1}")
-  @CsvSource({"0, false", "2, false", "0, true", "3, true"})
-  void invariantsHoldUnderRandomFaults(long ttlMillis, boolean invalidate) throws Exception {
+  /** Instances the factory made and whose close has not started; never above the bound. */
+  static final AtomicInteger existing = new AtomicInteger();
+
+  @ParameterizedTest(name = "ttl={0}ms, invalidate={1}, maxInstances={2}")
+  @CsvSource({
+    "0, false, 0", "2, false, 0", "0, true, 0", "3, true, 0", "3, false, 4", "1, true, 3"
+  })
+  void invariantsHoldUnderRandomFaults(long ttlMillis, boolean invalidate, int maxInstances)
+      throws Exception {
     violations.clear();
+    existing.set(0);
     if (!KEEP_EVERY_EVENT) {
       PoolLog.captureOnly(Level.ERROR);
     }
     ttlNanos = TimeUnit.MILLISECONDS.toNanos(ttlMillis);
-    expiryOnly = !invalidate;
+    // Evictions close idle instances before their TTL, as they should: only without a bound is
+    // the TTL the only way out.
+    expiryOnly = !invalidate && maxInstances == 0;
     injected.clear();
     long started = System.nanoTime();
     List<FaultyResource> created = new CopyOnWriteArrayList<>();
+    PoolBuilder<Object, Object> builder = Pool.newBuilder().ttl(Duration.ofMillis(ttlMillis));
+    if (maxInstances > 0) {
+      builder.maxInstances(maxInstances).acquireTimeout(Duration.ofSeconds(10));
+    }
     Pool<String, FaultyResource> pool =
-        Pool.newBuilder()
-            .ttl(Duration.ofMillis(ttlMillis))
-            .build(key -> {
+        builder.build(key -> {
                   if (ThreadLocalRandom.current().nextInt(100) < 4) {
                     inject("factory threw");
                     throw new IllegalStateException("factory failed: " + key);
                   }
                   FaultyResource r = new FaultyResource(key);
+                  int now = existing.incrementAndGet();
+                  if (maxInstances > 0 && now > maxInstances) {
+                    violations.add(now + " instances exist, over the bound " + maxInstances);
+                  }
                   created.add(r);
                   return r;
                 });
@@ -255,11 +271,13 @@ class RandomizedStressTest {
     assertThat(stats.closes() + stats.closeFailures()).isEqualTo(created.size());
     assertLoggedOncePerFailure(stats);
     System.out.printf(
-        "stress ttl=%dms invalidate=%b, %d threads x %,d ops in %.1f s: %,d leases, %,d"
+        "stress ttl=%dms invalidate=%b maxInstances=%d, %d threads x %,d ops in %.1f s:"
+            + " %,d leases, %,d"
             + " invalidations, %,d failures seen by callers, %,d instances created, %,d closed"
             + " (%,d of them by a close that failed), %,d expired; injected %s; %s%n",
         ttlMillis,
         invalidate,
+        maxInstances,
         THREADS,
         OPS_PER_THREAD,
         (System.nanoTime() - started) / 1e9,
