@@ -92,6 +92,43 @@ class LincheckRaceTest {
         });
   }
 
+  /**
+   * Issue 10, item 1: two releases that each leave the entry with no lease race to record their
+   * idle stamps. If the stamp and its generation were two stores, the older release's stamp could
+   * end up paired with the newer release's generation, and the entry closed a TTL after the older
+   * release. Here: the task has dropped the leased entry, then {the lease closes at 1 s} races
+   * {the clock moves to 6 s, "k" is leased and released}; 9 s after that last release, with a
+   * 10 s TTL, nothing may be closed.
+   */
+  @Test
+  void twoReleasesInterleavingStampsNeverCloseEarly() {
+    Duration ttl = Duration.ofSeconds(10);
+    Lincheck.runConcurrentTest(
+        INVOCATIONS,
+        () -> {
+          Harness h = new Harness(ttl);
+          CheckedResource r = h.use("k"); // t=0: idle, queued
+          Lease<CheckedResource> held = h.pool.get("k");
+          h.scheduler.advance(Duration.ofSeconds(1)); // the task found "k" leased and dropped it
+          concurrently(
+              held::close,
+              () -> {
+                h.ticker.advance(Duration.ofSeconds(5));
+                h.use("k");
+              });
+          h.ticker.advance(Duration.ofSeconds(9));
+          h.scheduler.runDue();
+          h.check(
+              r.closes.get() == 0, "closed 9 s after its last release with a 10 s TTL: " + r);
+          for (int i = 0; i < 2; i++) {
+            h.ticker.advance(ttl.plus(LeaseAndTtlTest.mostLate(ttl)));
+            h.scheduler.runDue();
+          }
+          h.check(r.closes.get() == 1, "expired a TTL after its last release: " + r);
+          h.shutDownAndCheck();
+        });
+  }
+
   @Test
   void leaseRacingInvalidate() {
     Lincheck.runConcurrentTest(
