@@ -89,7 +89,9 @@ import org.slf4j.LoggerFactory;
  * the time (one clock read), pushes it onto an intrusive MPSC queue and wakes the task if it
  * sleeps. With one TTL for all keys, entries become due in the order they went idle, so the task
  * only ever looks at the head: it stops at the first idle entry not yet due and sleeps until then.
- * An entry that was
+ * (Queue order is stamp order unless a releasing thread stalls between its clock read and its
+ * push: its entry then waits behind later stamps, late by up to that stall, never early. The TTL's
+ * Javadoc says so; {@code StalledReleaseTest}.) An entry that was
  * leased again while queued is either busy (dropped; its next release queues it again) or idle
  * with a later stamp (moved to a small heap ordered by its real deadline). So the task's work
  * grows with the number of entries that go idle, not with the number of leases, and a lease of an
