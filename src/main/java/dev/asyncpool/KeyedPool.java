@@ -97,18 +97,22 @@ import org.slf4j.LoggerFactory;
  *
  * The release that makes an entry idle, if the expiry task does not already own it, stamps it with
  * the time (one clock read), pushes it onto an intrusive MPSC queue and wakes the task if it
- * sleeps. With one
- * TTL for all keys, entries become due in the order they went idle, so the task only ever looks at
- * the head: it stops at the first idle entry not yet due and sleeps until then. An entry that was
+ * sleeps. With one TTL for all keys, entries become due in the order they went idle, so the task
+ * only ever looks at the head: it stops at the first idle entry not yet due and sleeps until then.
+ * (Queue order is stamp order unless a releasing thread stalls between its clock read and its
+ * push: its entry then waits behind later stamps, late by up to that stall, never early. The TTL's
+ * Javadoc says so; {@code StalledReleaseTest}.) An entry that was
  * leased again while queued is either busy (dropped; its next release queues it again) or idle
  * with a later stamp (moved to a small heap ordered by its real deadline). So the task's work
  * grows with the number of entries that go idle, not with the number of leases, and a lease of an
  * entry the task already owns touches neither the queue nor the scheduler.
  *
  * <p>The idle stamp is written after the release that made the entry idle, so the task may see an
- * idle entry whose stamp is stale. The release generation settles it: the stamp is trusted only if
- * it was written for the generation in the state word, and the CAS that retires the entry expects
- * that same state, so an expiry can never act on a stamp older than the last release.
+ * idle entry whose stamp is stale. The release generation settles it: each release that leaves
+ * the entry idle writes its generation and its stamp together, in one store (PoolEntry's idle
+ * word); the stamp is trusted only if that generation is the one in the state word, and the CAS
+ * that retires the entry expects that same state, so an expiry can never act on a stamp older
+ * than the last release.
  *
  * <h3>Idle stamps</h3>
  *
@@ -118,10 +122,12 @@ import org.slf4j.LoggerFactory;
  * publishes the new number, then reads the clock and keeps that time. A release that read epoch
  * {@code e} happened before epoch {@code e + 1} was published, so before the time kept for
  * {@code e + 1}: counting the TTL from that time is never early, and at most one epoch (a 64th of
- * the TTL, at least 1 ms) plus the task's 1 ms batching late. An entry stamped with the current epoch is looked
- * at again when the next one starts. Precise stamps are stored as the time since the pool was
- * built (never negative), epoch stamps as {@code -1 - epoch}, so the one field tells which it is
- * and is written in one store.
+ * the TTL, at least 1 ms) plus the task's 1 ms batching late. An entry stamped with the current
+ * epoch is looked at again when the next one starts. A release whose clock read throws stamps the
+ * epoch too. A stamp has 31 bits: an epoch number, or a time since the pool was built (never
+ * negative) in units of a power of ten nanoseconds, rounded up, chosen so that 2^30 of them span
+ * over 1,000 TTLs; both are read against the task's own count, so a stamp is exact unless the
+ * task has not looked at it for that long, and then reads as later, never earlier.
  *
  * <h3>The bound</h3>
  *
@@ -204,8 +210,11 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   /** An epoch lasts at least this long: a 64th of the TTL, at least 1 ms. */
   private final transient long epochNanos;
 
-  /** The ticker's reading when the pool was built; precise idle stamps count from it. */
+  /** The ticker's reading when the pool was built; time stamps count from it. */
   private final transient long tickerOrigin;
+
+  /** The unit of time stamps, in nanoseconds: see {@link #stampUnitNanos(long)}. */
+  private final transient long stampUnitNanos;
 
   /** The number of the expiry task's current epoch. Written by the task only. */
   private transient volatile long epoch;
@@ -310,6 +319,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     this.epochNanos = Math.max(ttlNanos / EPOCHS_PER_TTL, MIN_REAP_INTERVAL_NANOS);
     this.ticker = config.ticker() == null ? Ticker.systemTicker() : config.ticker();
     this.tickerOrigin = readOrigin(ticker);
+    this.stampUnitNanos = stampUnitNanos(ttlNanos);
     this.scheduler = config.scheduler() == null ? DefaultScheduler.get() : config.scheduler();
     this.executor = config.executor() == null ? ForkJoinPool.commonPool() : config.executor();
     this.closeThreads = config.executor() == null ? new CloseThreads(config.name()) : null;
@@ -802,28 +812,27 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     if (entry.queued) {
       // The warm path. The task owns the entry and will look at it by its current deadline, so
       // there is no hurry to know the exact time: stamp the task's epoch instead of reading the
-      // clock (which costs more than everything else here). See "Idle stamps" above. A release
-      // store publishes the stamp to the task's acquire read of idleGen; no full fence is needed:
-      // the atomic add already ordered us against the task.
-      entry.idleStamp = -1 - epoch;
-      PoolEntry.IDLE_GEN.setRelease(entry, PoolEntry.generation(state));
+      // clock (which costs more than everything else here). See "Idle stamps" above. One opaque
+      // store of stamp and generation together; no fence: the atomic add already ordered us
+      // against the task, and the word publishes nothing else.
+      entry.stampIdle(state, PoolEntry.epochStamp(epoch));
       if (bound != null && bound.waiting() > 0) {
         requestEviction(); // a request waits for room, and this instance could make it
       }
       return;
     }
+    int stamp;
     try {
-      long sinceOrigin = ticker.read() - tickerOrigin;
-      // Before the origin only if the ticker went back: then the origin, which is later.
-      entry.idleStamp = Math.max(sinceOrigin, 0);
-      PoolEntry.IDLE_GEN.setRelease(entry, PoolEntry.generation(state));
+      stamp = timeStamp(ticker.read());
     } catch (RuntimeException | Error e) {
-      // A broken ticker must not lose the entry: leave it unstamped for this generation; the
-      // expiry task then measures its idle time from its own first look at it.
+      // A broken ticker must not lose the entry, nor leave an older stamp standing for this
+      // generation: stamp the epoch instead, a bound that needs no clock (see "Idle stamps").
       log.error("{}: the ticker failed while key {} went idle", name, describe(entry.key), e);
+      stamp = PoolEntry.epochStamp(epoch);
     }
+    entry.stampIdle(state, stamp);
     if (!entry.queued && PoolEntry.QUEUED.compareAndSet(entry, false, true)) {
-      entry.queuedGen = (short) PoolEntry.generation(state);
+      entry.queuedGen = PoolEntry.generation(state);
       idleQueue.push(entry);
       if (!reaperActive && REAPER_ACTIVE.compareAndSet(this, false, true)) {
         scheduleReaper(Math.min(ttlNanos, epochNanos)); // the first epoch, see "Idle stamps"
@@ -1555,18 +1564,59 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   }
 
   /**
-   * A ticker time no earlier than any release that stamped epoch {@code epoch}: the time read
-   * just after the next epoch was published (a release that read {@code epoch} came before that
-   * publication). {@link Long#MIN_VALUE} if {@code epoch} is still the current one.
+   * A ticker time no earlier than any release that stamped {@code epochStamp}: the time read just
+   * after the next epoch was published (a release that read the epoch came before that
+   * publication). {@link Long#MIN_VALUE} if that epoch is still the current one.
    */
-  private long releasedBefore(long epoch) {
-    if (epoch >= epochNumber) {
-      return Long.MIN_VALUE;
+  private long releasedBefore(int epochStamp) {
+    // The stamp keeps 31 bits of the epoch number. Read against ours, it is exact for a stamp
+    // less than 2^30 epochs old (12 days of 1 ms epochs; a task on time looks at a stamp within
+    // about 66); an older one reads as newer, so later: late, never early.
+    long behind = PoolEntry.stampDistance(epochNumber, epochStamp);
+    if (behind <= 0) {
+      return Long.MIN_VALUE; // the current epoch, or the one a failed advanceEpoch published
     }
     // Older than the ring: the oldest time kept is later than the one we would want. Late, never
     // early; and only for an entry not looked at for EPOCH_RING epochs, more than a TTL.
-    long next = Math.max(epoch + 1, epochNumber - EPOCH_MASK);
+    long next = epochNumber - Math.min(behind - 1, EPOCH_MASK);
     return epochTimes[(int) (next & EPOCH_MASK)];
+  }
+
+  /**
+   * The time stamp of a release at ticker time {@code time}: the time since the pool's origin in
+   * stamp units, rounded up (never early), mod 2^31.
+   */
+  private int timeStamp(long time) {
+    // Before the origin only if the ticker went back: then the origin, which is later.
+    long sinceOrigin = Math.max(time - tickerOrigin, 0);
+    long units = sinceOrigin / stampUnitNanos;
+    return PoolEntry.timeStamp(units * stampUnitNanos == sinceOrigin ? units : units + 1);
+  }
+
+  /**
+   * The ticker time a time stamp stands for, read at {@code now}: the time {@code now} was at,
+   * in stamp units since the origin, minus how far it is ahead of the stamp. Exact for a stamp
+   * less than 2^30 units old (over 1,000 TTLs, see {@link #stampUnitNanos}); an older one reads as
+   * newer, so later: late, never early.
+   */
+  private long stampTime(int stamp, long now) {
+    long nowUnits = Math.floorDiv(now - tickerOrigin, stampUnitNanos);
+    return tickerOrigin + (nowUnits - PoolEntry.stampDistance(nowUnits, stamp)) * stampUnitNanos;
+  }
+
+  /**
+   * The unit of time stamps: the smallest power of ten nanoseconds of which 2^30 span at least
+   * 1,024 TTLs (or 1,024 s for a shorter TTL), so that a stamp is read exactly unless the task has
+   * not looked at it for a thousand TTLs. A power of ten keeps whole milliseconds exact, and a
+   * stamp is late by less than a unit: under 1/100,000 of the TTL (or of a second).
+   */
+  static long stampUnitNanos(long ttlNanos) {
+    long atLeast = Math.max(ttlNanos, 1_000_000_000L) >> 20;
+    long unit = 1;
+    while (unit < atLeast) {
+      unit *= 10;
+    }
+    return unit;
   }
 
   /**
@@ -1594,18 +1644,22 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     if ((state & (REFS | RETIRED)) != 0) {
       return false;
     }
-    if ((short) head.idleGen != head.queuedGen) {
-      return false; // leased and released since queued: its stamp is later than its place
-    }
-    long stamp = head.idleStamp;
-    if (stamp < 0) {
-      return false; // an epoch stamp (a release after all): let visit() work out its deadline
-    }
-    stamp += tickerOrigin;
-    if (now - stamp >= ttlNanos) {
+    int generation = PoolEntry.generation(state);
+    long idle = head.idle();
+    if (generation != head.queuedGen || PoolEntry.idleGeneration(idle) != generation) {
+      // Leased and released since queued (its stamp is later than its place), or its release has
+      // yet to store its stamp: let visit() work it out.
       return false;
     }
-    carriedDeadline = stamp + ttlNanos;
+    int stamp = PoolEntry.idleStamp(idle);
+    if (PoolEntry.isEpochStamp(stamp)) {
+      return false; // its clock read failed: let visit() work out its deadline
+    }
+    long releasedAt = stampTime(stamp, now);
+    if (now - releasedAt >= ttlNanos) {
+      return false;
+    }
+    carriedDeadline = releasedAt + ttlNanos;
     return true;
   }
 
@@ -1632,12 +1686,15 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         continue;
       }
       int generation = PoolEntry.generation(state);
+      long idle = entry.idle();
       long stamp;
-      if (entry.idleGen == generation) {
-        stamp = entry.idleStamp;
-        if (stamp >= 0) {
-          stamp += tickerOrigin;
-        } else if ((stamp = releasedBefore(-1 - stamp)) == Long.MIN_VALUE) {
+      // Stamp and generation come from one store (see PoolEntry's idle word): if the generation
+      // is the state's, so is the stamp.
+      if (PoolEntry.idleGeneration(idle) == generation) {
+        int recorded = PoolEntry.idleStamp(idle);
+        if (!PoolEntry.isEpochStamp(recorded)) {
+          stamp = stampTime(recorded, now);
+        } else if ((stamp = releasedBefore(recorded)) == Long.MIN_VALUE) {
           // Released in the current epoch: its bound is the next epoch's time. Look again then.
           long nextEpoch = epochTimes[(int) (epochNumber & EPOCH_MASK)] + epochNanos;
           dueHeap.add(new Due<>(nextEpoch, entry, generation, false, true));
@@ -1822,7 +1879,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         long state = head.state;
         // Idle, and released last in the generation it was queued in: still the oldest.
         if ((state & (REFS | RETIRED)) == 0
-            && (short) PoolEntry.generation(state) == head.queuedGen
+            && PoolEntry.generation(state) == head.queuedGen
             && STATE.compareAndSet(head, state, state | RETIRED | CLAIMED)) {
           return head;
         }

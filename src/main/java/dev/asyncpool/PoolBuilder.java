@@ -74,7 +74,10 @@ public final class PoolBuilder<K, R> {
    * <p>An idle instance is never closed before {@code ttl} has passed since its last release, and
    * at most {@code ttl / 64} (but at least 1 ms) plus 1 ms after that: a warm release reads no
    * clock but records the expiry task's current period of that length, which bounds its time. This
-   * assumes a scheduler that runs tasks on time.
+   * assumes a scheduler that runs tasks on time, and a releasing thread that is not held up: a
+   * thread that stalls inside the release that ends an instance's last lease (it was descheduled
+   * after reading the clock, say, and before handing the instance to the expiry task) delays that
+   * instance's close by up to as long as it stalled. A stall never makes a close early.
    *
    * @param ttl the idle time-to-live; default 30 seconds
    * @return this builder

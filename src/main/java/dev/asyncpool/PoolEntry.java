@@ -31,16 +31,46 @@ class PoolEntry<K, R> {
   /** What one release adds: one lease less, one generation more. */
   static final long RELEASE = GEN - REF;
 
+  // ---- The idle word ----------------------------------------------------------------------
+  // bits 32-63 the generation (high half of the state word) of the release that made the entry
+  //            idle: the same bits, in the same place
+  // bit  31    EPOCH: bits 0-30 hold the expiry task's epoch number, mod 2^31
+  // bits 0-30  otherwise, the time of that release in the pool's stamp units since its origin,
+  //            mod 2^31 (see KeyedPool's "Idle stamps")
+  //
+  // One release writes the whole word in one store, so a stamp always travels with the
+  // generation it was taken for. The two used to be two fields, written one after the other:
+  // two releases that each left the entry idle could interleave their stores and pair the older
+  // release's stamp with the newer one's generation (issue 10, item 1). Now the word read by the
+  // expiry task is exactly what one release wrote; if its generation is not the state's, the
+  // release that made the entry idle has not stored yet, and the task does not use the stamp.
+  //
+  // The generation has 32 bits, so the word of a release 2^32 releases back carries the same
+  // number. Every release that leaves the entry idle stores a word, even when its clock read
+  // fails (it then stores an epoch stamp; it used to store nothing and leave the old stamp
+  // standing: issue 10, item 6), so such a word can be read as current only while the release
+  // that made the entry idle is between its atomic add and its store: 2^32 releases (over a
+  // minute of a thread doing nothing else) must come between two idle spells of one entry, and
+  // the task must read the entry in that window. On the warm path the window is a few
+  // instructions; a release that reads the clock is in it longer, but the task does not own that
+  // entry then, and reaches it only if it takes the entry back in the instant it lets it go.
+
+  /** Set in an idle stamp holding an epoch number rather than a time. */
+  static final int EPOCH_STAMP = 1 << 31;
+
+  /** The bits of an idle stamp that hold its value, an epoch number or a time. */
+  static final int STAMP_VALUE = EPOCH_STAMP - 1;
+
   static final VarHandle STATE;
   static final VarHandle QUEUED;
-  static final VarHandle IDLE_GEN;
+  static final VarHandle IDLE;
 
   static {
     try {
       MethodHandles.Lookup lookup = MethodHandles.lookup();
       STATE = lookup.findVarHandle(PoolEntry.class, "state", long.class);
       QUEUED = lookup.findVarHandle(PoolEntry.class, "queued", boolean.class);
-      IDLE_GEN = lookup.findVarHandle(PoolEntry.class, "idleGen", int.class);
+      IDLE = lookup.findVarHandle(PoolEntry.class, "idle", long.class);
     } catch (ReflectiveOperationException e) {
       throw new ExceptionInInitializerError(e);
     }
@@ -55,17 +85,20 @@ class PoolEntry<K, R> {
   /** See the layout above. Changed only through {@link #STATE}. */
   volatile long state;
 
-  /** Ticker time of the release that last made the entry idle; published by {@link #idleGen}. */
-  long idleStamp;
-
-  /** The generation (high half of {@link #state}) of the release that wrote {@link #idleStamp}. */
-  volatile int idleGen;
+  /**
+   * The generation and stamp of the release that last made the entry idle; see the layout above.
+   * Accessed only through {@link #IDLE}, with opaque reads and writes: the word carries no other
+   * data to publish, only needs to be read whole (which a plain {@code long} does not promise).
+   * It replaces an 8-byte stamp and a 4-byte generation: the entry is still 48 bytes, 45 of them
+   * used, and {@link #queuedGen} could grow from 16 bits to all 32.
+   */
+  private long idle;
 
   /** The next entry in the idle queue; see {@link IdleQueue}. */
   volatile PoolEntry<K, R> nextIdle;
 
-  /** Low 16 bits of {@link #idleGen} when the entry was queued: tells "touched since". */
-  short queuedGen;
+  /** The generation the entry was queued in: if the state's is still this one, untouched since. */
+  int queuedGen;
 
   /** True while the expiry task owns the entry (in its queue, its carried head, or its heap). */
   volatile boolean queued;
@@ -123,6 +156,53 @@ class PoolEntry<K, R> {
 
   static int generation(long state) {
     return (int) (state >>> 32);
+  }
+
+  /** The idle word a release that left {@code state} writes with {@code stamp}. */
+  static long idleWord(long state, int stamp) {
+    return (state & -GEN) | (stamp & 0xFFFF_FFFFL);
+  }
+
+  /** An idle stamp holding the expiry task's epoch number {@code epoch}. */
+  static int epochStamp(long epoch) {
+    return EPOCH_STAMP | ((int) epoch & STAMP_VALUE);
+  }
+
+  /** An idle stamp holding a time of {@code units} stamp units since the pool's origin. */
+  static int timeStamp(long units) {
+    return (int) units & STAMP_VALUE;
+  }
+
+  /** The generation of the release that wrote {@code idle}. */
+  static int idleGeneration(long idle) {
+    return (int) (idle >>> 32);
+  }
+
+  /** The stamp in {@code idle}: see {@link #EPOCH_STAMP}. */
+  static int idleStamp(long idle) {
+    return (int) idle;
+  }
+
+  static boolean isEpochStamp(int stamp) {
+    return (stamp & EPOCH_STAMP) != 0;
+  }
+
+  /**
+   * How far {@code from} is ahead of the 31-bit value in {@code stamp}, counting from the nearest
+   * value {@code from} could have had: in [-2^30, 2^30). Exact while the two are that close.
+   */
+  static long stampDistance(long from, int stamp) {
+    return ((from - (stamp & STAMP_VALUE)) << 33) >> 33;
+  }
+
+  /** Records the idle stamp of the release that left {@code state}: one opaque store. */
+  void stampIdle(long state, int stamp) {
+    IDLE.setOpaque(this, idleWord(state, stamp));
+  }
+
+  /** The idle word, read whole. */
+  long idle() {
+    return (long) IDLE.getOpaque(this);
   }
 
   static boolean isRetired(long state) {
