@@ -39,7 +39,6 @@ import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeoutException;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.concurrent.locks.ReentrantLock;
@@ -169,6 +168,15 @@ final class KeyedPool<K, R> implements Pool<K, R> {
 
   /** At most this many expired entries go to the executor in one task. */
   static final int CLOSE_BATCH = 1024;
+
+  /** A close's outcome, settled once by its completion or its timeout; see closeNow. */
+  private static final int CLOSE_PENDING = 0;
+
+  private static final int CLOSE_DONE = 1;
+  private static final int CLOSE_TIMED_OUT = 2;
+
+  /** Timed out, then completed after all. */
+  private static final int CLOSE_LATE = 3;
 
   /** Epochs per TTL (see "Idle stamps"): an entry released while owned closes this much late. */
   static final int EPOCHS_PER_TTL = 64;
@@ -1317,26 +1325,31 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       closeCompleted(entry, instance, failureOf(stage), closeStart);
       return;
     }
-    AtomicBoolean settled = new AtomicBoolean();
+    AtomicInteger outcome = new AtomicInteger(CLOSE_PENDING);
     ScheduledFuture<?> timeout =
         schedule(
             () -> {
-              // Listed before the CAS: a completion that loses the CAS to us must find it listed.
-              stuckCloses.add(entry);
-              if (settled.compareAndSet(false, true)) {
+              // Races with the completion: whichever moves the outcome first counts the close.
+              if (outcome.compareAndSet(CLOSE_PENDING, CLOSE_TIMED_OUT)) {
+                // Listed only now, once the timeout won: a close that completed in time must
+                // never be named by a shutdown (terminate() may run on the completing thread
+                // while we are here). Handshake "listed, then late?": a completion since our CAS
+                // marks the close late, then unlists it; we list it, then look for that mark.
+                stuckCloses.add(entry);
+                if (outcome.get() == CLOSE_LATE) {
+                  stuckCloses.remove(entry);
+                }
                 closeTimedOut(entry, instance, closeStart);
-              } else {
-                stuckCloses.remove(entry);
               }
             },
             closeTimeoutNanos);
     stage.whenComplete(
         (ignored, failure) -> {
           timeout.cancel(false);
-          // Races with the close timeout: whichever settles first counts the close.
-          if (settled.compareAndSet(false, true)) {
+          if (outcome.compareAndSet(CLOSE_PENDING, CLOSE_DONE)) {
             closeCompleted(entry, instance, failure, closeStart);
-          } else if (stuckCloses.remove(entry)) {
+          } else if (outcome.compareAndSet(CLOSE_TIMED_OUT, CLOSE_LATE)) {
+            stuckCloses.remove(entry); // see "listed, then late?" above
             log.info("{}: the close of key {} completed after its timeout", name, describe(entry.key));
           }
         });

@@ -1,0 +1,216 @@
+package dev.asyncpool;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.AbstractExecutorService;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Delayed;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Issue 10's suspicion about a close that completes just as its timeout fires while shutdown
+ * waits for it, decided: the shutdown future may fail naming the key only if the close really
+ * counted as timed out. The close's timeout and its completion race on two real threads, started
+ * together by spinning, many times over: the window is a few instructions wide, yet before the
+ * fix about one race in ten that the completion won still failed the shutdown.
+ *
+ * <p>Lincheck would be the tool, but its run of this scenario reports a hang even for a single
+ * invocation (so does a {@link LincheckRaceTest} test run first in its JVM); see the issue.
+ */
+class CloseTimeoutRaceTest {
+
+  private static final int RACES = 1_000;
+
+  @Test
+  void closeCompletingAsItsTimeoutFiresNeverFailsShutdownOnceCountedAsClosed() throws Exception {
+    AtomicReference<Runnable> timeoutTask = new AtomicReference<>();
+    AtomicInteger started = new AtomicInteger();
+    AtomicInteger finished = new AtomicInteger();
+    Thread timeoutThread =
+        new Thread(
+            () -> {
+              for (int race = 1; ; race++) {
+                while (started.get() < race) {
+                  Thread.onSpinWait();
+                }
+                if (started.get() < 0) {
+                  return;
+                }
+                timeoutTask.get().run();
+                finished.set(race);
+              }
+            },
+            "close-timeout");
+    timeoutThread.setDaemon(true);
+    timeoutThread.start();
+    try {
+      for (int race = 1; race <= RACES; race++) {
+        OneTaskScheduler scheduler = new OneTaskScheduler();
+        CompletableFuture<Void> closing = new CompletableFuture<>();
+        Pool<String, TestResource> pool = poolClosingWith(scheduler, closing);
+        pool.get("k").close(); // its close starts, and its timeout is scheduled
+        CompletableFuture<Void> shutdown = pool.closeAsync(); // waits for that close
+
+        timeoutTask.set(scheduler::runTask); // the timeout is due: it runs on the other thread
+        started.set(race);
+        for (int spin = race % 32; spin > 0; spin--) {
+          Thread.onSpinWait(); // vary who comes first
+        }
+        closing.complete(null);
+        await(finished, race);
+
+        PoolStats stats = pool.stats();
+        assertThat(shutdown).as("race %d: shutdown completed", race).isDone();
+        assertThat(stats.closes() + stats.closeFailures()).as("race %d: %s", race, stats).isOne();
+        if (stats.closes() == 1) {
+          assertThat(shutdown)
+              .as("race %d: a close counted as completed in time failed the shutdown", race)
+              .isNotCompletedExceptionally();
+        }
+      }
+    } finally {
+      started.set(-1);
+    }
+  }
+
+  private static Pool<String, TestResource> poolClosingWith(
+      OneTaskScheduler scheduler, CompletableFuture<Void> closing) {
+    return Pool.newBuilder()
+        .ticker(new FakeTicker())
+        .scheduler(scheduler)
+        .executor(Runnable::run)
+        .ttl(Duration.ZERO)
+        .closeTimeout(Duration.ofSeconds(5))
+        .name("close-race")
+        .build(
+            key -> {
+              TestResource r = new TestResource(key);
+              r.onClose = () -> closing;
+              return r;
+            });
+  }
+
+  /** Spins until the other thread finished {@code race}; bounded, so a failure cannot hang. */
+  private static void await(AtomicInteger finished, int race) {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+    while (finished.get() < race) {
+      if (System.nanoTime() - deadline > 0) {
+        throw new AssertionError("race " + race + ": the timeout's thread did not finish");
+      }
+      Thread.onSpinWait();
+    }
+  }
+
+  /**
+   * Holds the one task the pool schedules here (the close's timeout) until the test runs it.
+   * Smaller than {@link ManualScheduler}, for Lincheck to explore: no lock, no future.
+   */
+  static final class OneTaskScheduler extends AbstractExecutorService
+      implements ScheduledExecutorService {
+    private volatile Runnable task;
+
+    void runTask() {
+      task.run();
+    }
+
+    @Override
+    public ScheduledFuture<?> schedule(Runnable command, long delay, TimeUnit unit) {
+      if (task != null) {
+        throw new AssertionError("only the close's timeout is scheduled here");
+      }
+      task = command;
+      return new NoFuture();
+    }
+
+    @Override
+    public <V> ScheduledFuture<V> schedule(Callable<V> callable, long delay, TimeUnit unit) {
+      throw new UnsupportedOperationException();
+    }
+
+    @Override
+    public ScheduledFuture<?> scheduleAtFixedRate(
+        Runnable command, long initialDelay, long period, TimeUnit unit) {
+      throw new UnsupportedOperationException();
+    }
+
+    @Override
+    public ScheduledFuture<?> scheduleWithFixedDelay(
+        Runnable command, long initialDelay, long delay, TimeUnit unit) {
+      throw new UnsupportedOperationException();
+    }
+
+    @Override
+    public void execute(Runnable command) {
+      throw new UnsupportedOperationException();
+    }
+
+    @Override
+    public void shutdown() {}
+
+    @Override
+    public List<Runnable> shutdownNow() {
+      return List.of();
+    }
+
+    @Override
+    public boolean isShutdown() {
+      return false;
+    }
+
+    @Override
+    public boolean isTerminated() {
+      return false;
+    }
+
+    @Override
+    public boolean awaitTermination(long timeout, TimeUnit unit) {
+      return true;
+    }
+
+    /** What {@link #schedule} returns: cancelling it changes nothing (the test runs the task). */
+    private static final class NoFuture implements ScheduledFuture<Object> {
+      @Override
+      public long getDelay(TimeUnit unit) {
+        return 0;
+      }
+
+      @Override
+      public int compareTo(Delayed other) {
+        return 0;
+      }
+
+      @Override
+      public boolean cancel(boolean mayInterruptIfRunning) {
+        return false;
+      }
+
+      @Override
+      public boolean isCancelled() {
+        return false;
+      }
+
+      @Override
+      public boolean isDone() {
+        return false;
+      }
+
+      @Override
+      public Object get() {
+        throw new UnsupportedOperationException();
+      }
+
+      @Override
+      public Object get(long timeout, TimeUnit unit) {
+        throw new UnsupportedOperationException();
+      }
+    }
+  }
+}
