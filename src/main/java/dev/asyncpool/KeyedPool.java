@@ -119,13 +119,21 @@ import org.slf4j.LoggerFactory;
  * over 1,000 TTLs; both are read against the task's own count, so a stamp is exact unless the
  * task has not looked at it for that long, and then reads as later, never earlier.
  *
+ * <h3>Shared fields and handshakes</h3>
+ *
+ * {@link PoolEntry} says in one place who writes each field of an entry, with which access mode,
+ * for which read; and names the handshakes, where two threads must see each other's writes
+ * (BUSY-DROP, TASK-SLEEP, SHUTDOWN-SCAN, LAST-CLOSE, GRACE-END, DRAIN-CLAIM, STUCK-CLOSE,
+ * EPOCH-BOUND). The names are quoted at the code.
+ *
  * <h3>Shutdown</h3>
  *
  * {@code closed} is set once; then every entry is retired (idle ones claimed and closed at once),
  * and a release that makes an entry idle after that closes it instead of queueing it. A release
  * reads {@code closed} after its atomic add and shutdown scans the entries after setting it, so at
- * least one of them sees the other. {@code live} counts entries from installation to the end of
- * their close; the shutdown future completes when it reaches zero.
+ * least one of them sees the other (handshake SHUTDOWN-SCAN). {@code live} counts entries from
+ * installation to the end of their close; the shutdown future completes when it reaches zero
+ * (handshake LAST-CLOSE).
  *
  * @param <K> the key type
  * @param <R> the resource type
@@ -672,6 +680,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       }
       return;
     }
+    // Handshake SHUTDOWN-SCAN (see PoolEntry): our add, then this read of `closed`.
     if (ttlNanos == 0 || closed) {
       // Close at once. The CAS fails if a retain (or a retain and a release) came in since our
       // add: then that lease's release decides.
@@ -689,14 +698,16 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     if (neverExpires) {
       return;
     }
-    // Races with the expiry task dropping a busy entry: it clears `queued` and then re-reads the
-    // state; we made the entry idle (the add) and then read `queued`. One of us sees the other.
+    // Handshake BUSY-DROP (see PoolEntry). Races with the expiry task dropping a busy entry: it
+    // clears `queued` and then re-reads the state; we made the entry idle (the add) and then read
+    // `queued`. One of us sees the other.
     if (entry.queued) {
       // The warm path. The task owns the entry and will look at it by its current deadline, so
       // there is no hurry to know the exact time: stamp the task's epoch instead of reading the
-      // clock (which costs more than everything else here). See "Idle stamps" above. One opaque
-      // store of stamp and generation together; no fence: the atomic add already ordered us
-      // against the task, and the word publishes nothing else.
+      // clock (which costs more than everything else here). See "Idle stamps" above; handshake
+      // EPOCH-BOUND: this read of `epoch` comes after our add. One opaque store of stamp and
+      // generation together; no fence: the atomic add already ordered us against the task, and
+      // the word publishes nothing else.
       entry.stampIdle(state, PoolEntry.epochStamp(epoch));
       return;
     }
@@ -713,6 +724,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     if (!entry.queued && PoolEntry.QUEUED.compareAndSet(entry, false, true)) {
       entry.queuedGen = PoolEntry.generation(state);
       idleQueue.push(entry);
+      // Handshake TASK-SLEEP (see PoolEntry): we pushed, then read `reaperActive`.
       if (!reaperActive && REAPER_ACTIVE.compareAndSet(this, false, true)) {
         scheduleReaper(Math.min(ttlNanos, epochNanos)); // the first epoch, see "Idle stamps"
       }
@@ -1168,8 +1180,9 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         scheduleReaper(Math.max(next - now, MIN_REAP_INTERVAL_NANOS));
         return;
       }
-      // Nothing to watch: sleep. Races with a producer that pushed after our last poll and saw us
-      // active: we clear the flag, then look at the queue; it pushed, then read the flag.
+      // Nothing to watch: sleep. Handshake TASK-SLEEP: races with a producer that pushed after our
+      // last poll and saw us active: we clear the flag, then look at the queue; it pushed, then
+      // read the flag.
       reaperActive = false;
       if (idleQueue.isEmpty() || !REAPER_ACTIVE.compareAndSet(this, false, true)) {
         return;
@@ -1239,6 +1252,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
    * previous number. Returns the time to use for this run.
    */
   private long advanceEpoch(long now) {
+    // Handshake EPOCH-BOUND (see PoolEntry): publish the number, then read the clock.
     if (epochNumber != 0 && now - epochTimes[(int) (epochNumber & EPOCH_MASK)] < epochNanos) {
       return now;
     }
@@ -1289,8 +1303,9 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         return; // closing by another path; keep `queued` set so it is never queued again
       }
       if ((state & REFS) != 0) {
-        // Leased: let go of it; its next release queues it again. Races with that release (see
-        // onIdle): we clear the flag and re-read; if it went idle meanwhile, we take it back.
+        // Leased: let go of it; its next release queues it again. Handshake BUSY-DROP: races with
+        // that release (see onIdle): we clear the flag and re-read; if it went idle meanwhile, we
+        // take it back.
         entry.queued = false;
         state = entry.state;
         if ((state & (REFS | RETIRED)) != 0
@@ -1387,6 +1402,8 @@ final class KeyedPool<K, R> implements Pool<K, R> {
 
   @Override
   public CompletableFuture<Void> closeAsync() {
+    // Handshakes SHUTDOWN-SCAN and LAST-CLOSE (see PoolEntry): set `closed`, then shutdown()
+    // scans the map and reads `live`.
     if (!closed && CLOSED.compareAndSet(this, false, true)) {
       shutdown();
     }

@@ -12,6 +12,68 @@ import java.util.concurrent.CompletableFuture;
  * <p>Kept to 48 bytes (compressed oops) because an idle pool is mostly these: no reference to the
  * pool, the creation future dropped once the instance is open, and the idle queue's link stored
  * here instead of in a separate queue node.
+ *
+ * <h2>Who writes each field, and for which read</h2>
+ *
+ * "Task" is the pool's expiry task, one run at a time; the "pusher" is the release that won
+ * {@code queued} and pushes the entry onto the task's queue. {@link Creation} describes its own.
+ *
+ * <pre>
+ * field      written by: with                     read by: with         pairs with
+ * key        the constructor: final               anyone: plain         the map's publication
+ * value      the creator: volatile (a Creation,   a lessee, after its   its retain (set before a
+ *            then the instance, once)             retain: volatile      lease is handed out)
+ * state      retain, release: atomic add;         anyone: volatile      its other changes: one
+ *            retire, claim, expire: CAS                                 word, one total order
+ * idle       the release that left it idle:       task, after reading   nothing: its generation
+ *            opaque, one store (see below)        state: opaque         says which state it is for
+ * queued     pusher: CAS to true; task: volatile  a release: volatile   BUSY-DROP
+ *            false (drop), CAS (take it back)
+ * queuedGen  pusher, before its push: plain       task, after its poll  the push (see IdleQueue)
+ * nextIdle   push and poll: volatile              task in poll:         the push's link
+ *                                                 volatile
+ * </pre>
+ *
+ * <h2>Handshakes</h2>
+ *
+ * Two threads each write one variable and then read the other's, and at least one of them must
+ * see the other's write. Every write and read in them is volatile (or a CAS or atomic add), so
+ * they fall in one total order and the later read sees the earlier write. Each name is quoted at
+ * the code.
+ *
+ * <ul>
+ *   <li>BUSY-DROP: a release makes the entry idle (its add to {@code state}), then reads {@code
+ *       queued}; the task letting go of the entry it found leased writes {@code queued = false},
+ *       then reads {@code state} again. The release queues the entry itself, or the task takes it
+ *       back; missed, the entry would be idle, owned by nobody, and never expire. ({@code onIdle},
+ *       {@code visit}; LincheckRaceTest's lastReleaseRacingTheTaskDroppingTheBusyEntry.)
+ *   <li>TASK-SLEEP: a release pushes the entry (the swap of the queue's tail), then reads {@code
+ *       reaperActive}; the task about to sleep writes {@code reaperActive = false}, then reads the
+ *       tail. The release schedules the task, or the task sees the entry and runs on. ({@code
+ *       onIdle}, {@code reap}.)
+ *   <li>SHUTDOWN-SCAN: a release makes the entry idle, then reads {@code closed}; shutdown sets
+ *       {@code closed}, then retires every entry in the map. The release closes the entry, or
+ *       shutdown finds it idle and claims it. A new entry is installed, then {@code begin} reads
+ *       {@code closed}, with the same outcome. ({@code onIdle}, {@code begin}, {@code
+ *       closeAsync}.)
+ *   <li>LAST-CLOSE: a finished close decrements {@code live}, then reads {@code closed};
+ *       shutdown sets {@code closed}, then reads {@code live}. One of them completes the shutdown.
+ *       ({@code finish}, {@code shutdown}.)
+ *   <li>GRACE-END: a creation that ends publishes the instance, then reads {@code graceOver}; a
+ *       grace period's end sets {@code graceOver}, then scans the map, skipping creations. The
+ *       creation closes its instance itself, or the scan finds it open. ({@code opened}, {@code
+ *       forceCloseLeased}.)
+ *   <li>DRAIN-CLAIM: {@code invalidate} (or shutdown) adds a leased entry to {@code draining},
+ *       then reads CLAIMED; the entry's closer sets CLAIMED, then (in {@code finish}) removes it
+ *       from {@code draining}. The closer removes it, or the adder sees the claim and does.
+ *   <li>STUCK-CLOSE: a close's timeout lists the entry in {@code stuckCloses}, then tries to
+ *       settle it (CAS); a completion that loses that CAS then removes it from the list. ({@code
+ *       closeNow}.)
+ *   <li>EPOCH-BOUND, an order rather than a meeting: a warm release makes the entry idle, then
+ *       reads {@code epoch}; the task publishes epoch e + 1, then reads the clock. A release that
+ *       read e came before e + 1 was published, so before the time kept for it: that time bounds
+ *       the release, late and never early. ({@code onIdle}, {@code advanceEpoch}.)
+ * </ul>
  */
 final class PoolEntry<K, R> {
 
