@@ -29,7 +29,7 @@ final class StateCellOps {
 
   /** A pool entry holding {@code leases} leases, its creation done. */
   static PoolEntry<String, Object> entry(int leases) {
-    PoolEntry<String, Object> entry = PoolEntry.creating("k"); // holds the creator's share
+    PoolEntry<String, Object> entry = PoolEntry.creating("k", 0L); // holds the creator's share
     entry.value = "instance";
     STATE.getAndAdd(entry, (leases - 1) * REF);
     return entry;

@@ -8,6 +8,8 @@ import static dev.asyncpool.PoolEntry.RETIRED;
 import static dev.asyncpool.PoolEntry.STATE;
 import static java.util.concurrent.TimeUnit.NANOSECONDS;
 
+import dev.asyncpool.Bound.Ticket;
+import dev.asyncpool.PoolEntry.Counted;
 import dev.asyncpool.PoolEntry.Creation;
 import java.io.InvalidObjectException;
 import java.io.NotSerializableException;
@@ -17,6 +19,7 @@ import java.io.Serializable;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.time.Duration;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashSet;
@@ -39,7 +42,9 @@ import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
+import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Function;
+import java.util.function.ToLongFunction;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -52,7 +57,7 @@ import org.slf4j.LoggerFactory;
  *
  * <pre>
  *   creating ──(factory + openAsync ok)──▶ open ⇄ idle ──(retired, no lease)──▶ claimed ──▶ closed
- *       └──────(failure, or the pool shut down meanwhile)──▶ claimed ──▶ closed
+ *       └──(failure, deadline, or the pool shut down meanwhile)──▶ claimed ──▶ closed
  * </pre>
  *
  * All of it lives in one {@code long} per entry (see {@link PoolEntry}): the lease count, a
@@ -82,6 +87,11 @@ import org.slf4j.LoggerFactory;
  * placeholder and waits on its future. A failure retires the placeholder and removes it, so the
  * next request starts afresh. A thread that finds a retired entry removes it (helping) and tries
  * again.
+ *
+ * <p>A creation ends once, by whichever comes first of its own end (the open's outcome, or a step
+ * that failed), its deadline ({@code openTimeout} from its start, scheduled only once someone has
+ * to wait), and a grace period's end: {@link Creation#settle()} decides. An instance the factory
+ * returns after that is closed by the thread that brought it (see {@link Creation}).
  *
  * <h3>Expiry</h3>
  *
@@ -126,6 +136,24 @@ import org.slf4j.LoggerFactory;
  * (BUSY-DROP, TASK-SLEEP, SHUTDOWN-SCAN, LAST-CLOSE, GRACE-END, DRAIN-CLAIM, STUCK-CLOSE,
  * EPOCH-BOUND). The names are quoted at the code.
  *
+ * <h3>The bound</h3>
+ *
+ * With {@code maxInstances}, {@code maxWeight} or {@code maxConcurrentCreations} set, a cold key's
+ * placeholder is a {@link Counted} entry with a {@link Bound.Ticket}, made (weighed) before it is
+ * installed, so that every request that joins it counts in its creation's interest. {@link
+ * Bound} grants room and a creation slot in arrival order; a ticket that must wait makes its
+ * requesters wait on the creation's future as usual, and asks the expiry task to evict (see
+ * {@link #evict}): eviction consumes the same idle queue as expiry, under the same {@link
+ * #taskLock}, and claims an idle entry with the same CAS, so a lease racing it either keeps the
+ * instance or finds it retired. An entry's weight is given back when its close ends ({@link
+ * #finish}), and the tickets that then fit start their creations on the executor. The lease path
+ * never touches the bound; a release that leaves an entry idle reads one volatile count of waiters,
+ * to wake an eviction when one waits. Three handshakes: a ticket queued after shutdown's
+ * withdrawal sees {@code closed} (see {@link #admit}); a requester joining a creation that every
+ * other requester gave up either keeps it or sees it abandoned, decided under the bound's lock
+ * (see {@link #gaveUp} and {@link #joined}); an acquire timeout, a grant and a withdrawal settle
+ * each ticket once, under the same lock.
+ *
  * <h3>Shutdown</h3>
  *
  * {@code closed} is set once; then every entry is retired (idle ones claimed and closed at once),
@@ -160,12 +188,15 @@ final class KeyedPool<K, R> implements Pool<K, R> {
 
   private static final VarHandle CLOSED;
   private static final VarHandle REAPER_ACTIVE;
+  private static final VarHandle EVICTION_SCHEDULED;
 
   static {
     try {
       MethodHandles.Lookup lookup = MethodHandles.lookup();
       CLOSED = lookup.findVarHandle(KeyedPool.class, "closed", boolean.class);
       REAPER_ACTIVE = lookup.findVarHandle(KeyedPool.class, "reaperActive", boolean.class);
+      EVICTION_SCHEDULED =
+          lookup.findVarHandle(KeyedPool.class, "evictionScheduled", boolean.class);
       // Initialize now the classes a first lease needs. Class initialization holds a monitor, and
       // thousands of virtual threads racing through it on first use would pin their carriers.
       for (Class<?> type :
@@ -271,6 +302,20 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   private final transient LongAdder closes = new LongAdder();
   private final transient LongAdder closeFailures = new LongAdder();
   private final transient LongAdder leaks = new LongAdder();
+  private final transient LongAdder evictions = new LongAdder();
+
+  // ---- The bound (see Bound); all null or unused in an unbounded pool ----
+  private final transient Bound<K, R> bound;
+  private final transient ToLongFunction<? super K> weigher;
+  private final transient long acquireTimeoutNanos;
+
+  /** Runs {@link #evict()} on the scheduler; at most one is pending at a time. */
+  private final transient Runnable evictionTask = this::runEviction;
+
+  private transient volatile boolean evictionScheduled;
+
+  /** Held by the expiry task and by evictions, which both consume the idle queue. */
+  private final transient ReentrantLock taskLock = new ReentrantLock();
 
   KeyedPool(PoolConfig<K, R> config) {
     this.config = config;
@@ -296,6 +341,12 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     Function<Object, ? extends CharSequence> formatter =
         (Function<Object, ? extends CharSequence>) config.keyFormatter();
     this.keyFormatter = formatter;
+    this.bound =
+        config.bounded()
+            ? new Bound<>(config.maxWeight(), config.maxConcurrentCreations())
+            : null;
+    this.weigher = config.weigher();
+    this.acquireTimeoutNanos = PoolConfig.saturatedNanos(config.acquireTimeout());
     this.listener =
         config.listener() == null
             ? null
@@ -327,8 +378,11 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         }
         return newLease(entry);
       }
-      misses.increment();
-      return awaitCreation(entry, creationOf(value));
+      Creation<R> creation = creationOf(value);
+      if (joined(entry, creation)) {
+        misses.increment();
+        return awaitCreation(entry, creation);
+      }
     }
     return getSlow(key);
   }
@@ -346,8 +400,11 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         }
         return newLease(entry);
       }
-      misses.increment();
-      return awaitCreation(entry, creationOf(value), timeout);
+      Creation<R> creation = creationOf(value);
+      if (joined(entry, creation)) {
+        misses.increment();
+        return awaitCreation(entry, creation, timeout);
+      }
     }
     // The factory runs on the executor (mayBlock = false): this caller only waits, and can stop.
     entry = retainOrCreate(key, false);
@@ -407,8 +464,8 @@ final class KeyedPool<K, R> implements Pool<K, R> {
           release(entry);
         }
       }
-      misses.increment();
-      lease = awaitCreation(entry, creationOf(value));
+      Creation<R> creation = creationOf(value);
+      lease = joined(entry, creation) ? awaitMiss(entry, creation) : getSlow(key);
     } else {
       lease = getSlow(key);
     }
@@ -437,13 +494,46 @@ final class KeyedPool<K, R> implements Pool<K, R> {
           release(entry);
         }
       }
-      misses.increment();
-      lease = awaitCreation(entry, creationOf(value));
+      Creation<R> creation = creationOf(value);
+      lease = joined(entry, creation) ? awaitMiss(entry, creation) : getSlow(key);
     } else {
       lease = getSlow(key);
     }
     try (lease) {
       action.accept(lease.get());
+    }
+  }
+
+  /** A miss that joined a creation: waits for it. */
+  private Lease<R> awaitMiss(PoolEntry<K, R> entry, Creation<R> creation) {
+    misses.increment();
+    return awaitCreation(entry, creation);
+  }
+
+  /**
+   * Joins the creation of an entry this caller just retained. In a bounded pool a creation that
+   * every requester gave up while it waited for room is abandoned: then this share is given back,
+   * the entry is helped out of the map, and the caller looks again (false). Unbounded pools never
+   * abandon a creation.
+   */
+  private boolean joined(PoolEntry<K, R> entry, Creation<R> creation) {
+    if (creation.ticket == null || creation.join()) {
+      return true;
+    }
+    // Abandoned: withdrawAbandoned() set it so under the bound's lock before failing it, and the
+    // shares of those who gave up stay with it until its forced claim, so this release is never
+    // the last one of an entry that is not yet retired.
+    release(entry);
+    removeFromMap(entry);
+    return false;
+  }
+
+  /** Starts a creation now: here if the caller may block or the factory is asynchronous. */
+  private void startCreation(PoolEntry<K, R> entry, Creation<R> creation, boolean mayBlock) {
+    if (mayBlock || asyncFactory != null) {
+      runFactory(entry, creation); // an async factory must not block: it runs here
+    } else {
+      execute(() -> runFactory(entry, creation), entry, creation);
     }
   }
 
@@ -468,23 +558,34 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       }
       PoolEntry<K, R> entry = map.get(key);
       if (entry == null) {
-        PoolEntry<K, R> fresh = PoolEntry.creating(key);
+        PoolEntry<K, R> fresh =
+            bound == null ? PoolEntry.creating(key, creationStart()) : newCounted(key);
+        // Counted before it is installed: from then on a grace period's end may find it, end its
+        // creation and finish it (see forceCloseLeased), which must not come before the count.
+        live.incrementAndGet();
         entry = map.putIfAbsent(key, fresh);
         if (entry == null) {
           misses.increment();
           Creation<R> creation = creationOf(fresh.value);
           if (begin(fresh, creation)) {
-            if (mayBlock || asyncFactory != null) {
-              runFactory(fresh, creation); // an async factory must not block: it runs here
+            if (bound != null) {
+              admit((Counted<K, R>) fresh, creation, mayBlock);
             } else {
-              execute(() -> runFactory(fresh, creation), fresh, creation);
+              startCreation(fresh, creation, mayBlock);
             }
           }
           return fresh;
         }
+        if (live.decrementAndGet() == 0 && closed) {
+          terminate(); // never installed; it may have been the count a shutdown waited on
+        }
       }
       if (retain(entry)) {
-        if (entry.value instanceof Creation) {
+        Object value = entry.value;
+        if (value instanceof Creation) {
+          if (!joined(entry, creationOf(value))) {
+            continue; // abandoned while it waited for room; joined() helped remove it
+          }
           misses.increment();
         } else if (recordStats) {
           hits.increment();
@@ -508,10 +609,11 @@ final class KeyedPool<K, R> implements Pool<K, R> {
    * entry.
    */
   private Lease<R> awaitCreation(PoolEntry<K, R> entry, Creation<R> creation, Duration timeout) {
-    if (creation.creator == Thread.currentThread()) {
+    if (creation.runsOn(Thread.currentThread())) {
       release(entry);
       throw recursiveException(entry.key);
     }
+    armDeadline(entry, creation); // this caller waits at most until the creation's deadline
     try {
       if (timeout == null) {
         creation.future.get();
@@ -521,11 +623,13 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       creation.future.thenRun(() -> release(entry));
+      gaveUp(entry, creation);
       throw new CompletionException(
           new InterruptedException(
               name + ": interrupted while waiting for key " + describe(entry.key)));
     } catch (TimeoutException e) {
       creation.future.thenRun(() -> release(entry));
+      gaveUp(entry, creation);
       throw new CompletionException(
           new TimeoutException(
               name
@@ -551,8 +655,11 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         }
         return CompletableFuture.completedFuture(newLease(entry));
       }
-      misses.increment();
-      return leaseWhenCreated(entry, creationOf(value));
+      Creation<R> creation = creationOf(value);
+      if (joined(entry, creation)) {
+        misses.increment();
+        return leaseWhenCreated(entry, creation);
+      }
     }
     return acquireSlow(key);
   }
@@ -571,10 +678,11 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   /** A future of a lease on {@code entry} once created; the caller already holds the share. */
   private CompletableFuture<Lease<R>> leaseWhenCreated(
       PoolEntry<K, R> entry, Creation<R> creation) {
-    if (creation.creator == Thread.currentThread()) {
+    if (creation.runsOn(Thread.currentThread())) {
       release(entry);
       return CompletableFuture.failedFuture(recursiveException(entry.key));
     }
+    armDeadline(entry, creation); // the future fails at the creation's deadline at the latest
     CompletableFuture<Lease<R>> result = new CompletableFuture<>();
     creation.future.whenComplete(
         (instance, failure) -> {
@@ -588,6 +696,16 @@ final class KeyedPool<K, R> implements Pool<K, R> {
             lease.close();
           }
         });
+    if (creation.ticket != null) {
+      // Bounded: a caller that cancels while the creation still waits for room gives up its
+      // place (see gaveUp); once the creation runs, a cancel changes nothing but this future.
+      result.whenComplete(
+          (lease, failure) -> {
+            if (failure instanceof CancellationException && !creation.future.isDone()) {
+              gaveUp(entry, creation);
+            }
+          });
+    }
     return result;
   }
 
@@ -695,8 +813,8 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       }
       return;
     }
-    if (neverExpires) {
-      return;
+    if (neverExpires && bound == null) {
+      return; // nothing to expire, and no bound to evict for: the task need not own it
     }
     // Handshake BUSY-DROP (see PoolEntry). Races with the expiry task dropping a busy entry: it
     // clears `queued` and then re-reads the state; we made the entry idle (the add) and then read
@@ -709,6 +827,9 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       // generation together; no fence: the atomic add already ordered us against the task, and
       // the word publishes nothing else.
       entry.stampIdle(state, PoolEntry.epochStamp(epoch));
+      if (bound != null && bound.waiting() > 0) {
+        requestEviction(); // a request waits for room, and this instance could make it
+      }
       return;
     }
     int stamp;
@@ -729,23 +850,262 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         scheduleReaper(Math.min(ttlNanos, epochNanos)); // the first epoch, see "Idle stamps"
       }
     }
+    if (bound != null && bound.waiting() > 0) {
+      requestEviction(); // after the push: the eviction finds this entry in the queue
+    }
   }
 
   // =========================================================================================
   // Creation
   // =========================================================================================
 
+  // ---- Creation under the bound (see Bound) ----------------------------------------------------
+
   /**
-   * Counts the freshly installed entry as live; false (and the entry aborted) if the pool was shut
-   * down meanwhile, since shutdown's scan of the map may have missed it.
+   * A new placeholder for a bounded pool, with its weight and its ticket set before it is
+   * installed, so that every request that finds it installed counts in its interest. The weigher
+   * is user code: it runs here, before anything is installed, and its failure is the caller's.
+   */
+  private Counted<K, R> newCounted(K key) {
+    long weight = weigher == null ? 1 : weigher.applyAsLong(key);
+    if (weight < 0) {
+      throw new IllegalArgumentException(
+          name + ": the weigher returned a negative weight " + weight + " for key " + describe(key));
+    }
+    if (weight > bound.maxWeight()) {
+      throw new PoolExhaustedException(
+          name
+              + ": key "
+              + describe(key)
+              + " has weight "
+              + weight
+              + ", more than maxWeight "
+              + bound.maxWeight()
+              + " on its own: it can never fit");
+    }
+    Counted<K, R> fresh = PoolEntry.creatingCounted(key, weight, creationStart());
+    long since = listenerFreeRead();
+    creationOf(fresh.value).ticket = new Ticket<>(fresh, weight, acquireTimeoutNanos > 0, since);
+    return fresh;
+  }
+
+  /** The ticker's time for a message, or 0 if it throws (a message is not worth a failure). */
+  private long listenerFreeRead() {
+    try {
+      return ticker.read();
+    } catch (RuntimeException e) {
+      return 0;
+    }
+  }
+
+  /**
+   * Starts the creation of a freshly installed placeholder if the bound has room and a creation
+   * slot for it; otherwise leaves it waiting (its requesters wait on its future as usual), arms
+   * its acquire timeout and asks the expiry task to evict.
+   */
+  private void admit(Counted<K, R> entry, Creation<R> creation, boolean mayBlock) {
+    @SuppressWarnings("unchecked")
+    Ticket<K, R> ticket = (Ticket<K, R>) creation.ticket;
+    if (bound.admit(ticket)) {
+      entry.counted = true;
+      startCreation(entry, creation, mayBlock);
+      return;
+    }
+    // Races with shutdown, which sets `closed` and then withdraws every waiting ticket under the
+    // bound's lock: we queued under that lock, then read `closed`. Either its withdrawal found
+    // our ticket, or we see `closed` here and withdraw it ourselves.
+    if (closed) {
+      List<Ticket<K, R>> ready = new ArrayList<>();
+      if (bound.withdraw(ticket, ready) && creation.settle()) {
+        creationAborted(entry, creation, null, closedException());
+      }
+      startGranted(ready);
+      return;
+    }
+    if (ticket.mayWait) {
+      ScheduledFuture<?> timer =
+          schedule(() -> acquireTimedOut(entry, creation, ticket), acquireTimeoutNanos);
+      ticket.timeout = timer;
+      if (!bound.isWaiting(ticket)) {
+        timer.cancel(false); // granted meanwhile, by a release on another thread
+      }
+    }
+    requestEviction();
+  }
+
+  /** Starts the creations the bound just let in; any thread, outside the bound's lock. */
+  private void startGranted(List<Ticket<K, R>> ready) {
+    for (Ticket<K, R> ticket : ready) {
+      ScheduledFuture<?> timer = ticket.timeout;
+      if (timer != null) {
+        timer.cancel(false);
+      }
+      Counted<K, R> entry = (Counted<K, R>) ticket.entry;
+      entry.counted = true;
+      Creation<R> creation = creationOf(entry.value);
+      // Not on this thread: it may be a releasing caller, or the end of another key's close.
+      execute(() -> runFactory(entry, creation), entry, creation);
+    }
+  }
+
+  /**
+   * A creation ended, well or not: its creation slot goes to the next in line. A creation that
+   * ended while it still waited (its deadline, or a grace period's end, settled it first) leaves
+   * the queue, so that it is never started after its end.
+   */
+  private void creationEnded(Creation<R> creation) {
+    @SuppressWarnings("unchecked")
+    Ticket<K, R> ticket = (Ticket<K, R>) creation.ticket;
+    if (ticket != null) {
+      List<Ticket<K, R>> ready = new ArrayList<>();
+      bound.withdraw(ticket, ready); // false, and a no-op, unless it still waited
+      ready.addAll(bound.creationEnded(ticket));
+      startGranted(ready);
+    }
+  }
+
+  /** The acquire timeout of a waiting creation ran out: it fails, unless it started meanwhile. */
+  private void acquireTimedOut(Counted<K, R> entry, Creation<R> creation, Ticket<K, R> ticket) {
+    int waiting = bound.waiting();
+    List<Ticket<K, R>> ready = new ArrayList<>();
+    if (bound.withdraw(ticket, ready) && creation.settle()) {
+      creationAborted(entry, creation, null, exhausted(ticket, waiting));
+    }
+    startGranted(ready);
+  }
+
+  private PoolExhaustedException exhausted(Ticket<K, R> ticket, int waiting) {
+    long waited = Math.max(0, listenerFreeRead() - ticket.since);
+    StringBuilder limits = new StringBuilder();
+    if (bound.maxWeight() != Long.MAX_VALUE) {
+      limits.append(weigher == null ? "maxInstances " : "maxWeight ").append(bound.maxWeight());
+    }
+    if (bound.maxCreations() != Integer.MAX_VALUE) {
+      limits.append(limits.length() == 0 ? "" : ", ");
+      limits.append("maxConcurrentCreations ").append(bound.maxCreations());
+    }
+    return new PoolExhaustedException(
+        name
+            + ": no room for key "
+            + describe(ticket.entry.key)
+            + " under "
+            + limits
+            + " ("
+            + waiting
+            + " waiting) after "
+            + Duration.ofNanos(waited)
+            + ": every instance is leased, being created or closing");
+  }
+
+  /**
+   * A requester of a waiting creation stopped waiting (cancelled, interrupted, timed out). The
+   * last one to leave abandons the creation if it still waits for room or a slot: its place is
+   * given up, and nothing is created for nobody. Unbounded pools keep the old way: the creation
+   * goes on, and a late lease is given back.
+   */
+  private void gaveUp(PoolEntry<K, R> entry, Creation<R> creation) {
+    @SuppressWarnings("unchecked")
+    Ticket<K, R> ticket = (Ticket<K, R>) creation.ticket;
+    if (ticket == null || creation.interest.decrementAndGet() != 0) {
+      return;
+    }
+    List<Ticket<K, R>> ready = new ArrayList<>();
+    if (bound.withdrawAbandoned(ticket, creation.interest, ready) && creation.settle()) {
+      creationAborted(
+          entry,
+          creation,
+          null,
+          new CancellationException(
+              name
+                  + ": every request for key "
+                  + describe(entry.key)
+                  + " gave up while it waited for room"));
+    }
+    startGranted(ready);
+  }
+
+  /**
+   * False (and the freshly installed entry aborted) if the pool was shut down meanwhile, since
+   * shutdown's scan of the map may have missed it.
    */
   private boolean begin(PoolEntry<K, R> entry, Creation<R> creation) {
-    live.incrementAndGet();
     if (closed) {
-      creationAborted(entry, creation, null, closedException());
+      if (creation.settle()) { // else a grace period's end found it first, and ended it
+        creationAborted(entry, creation, null, closedException());
+      }
       return false;
     }
     return true;
+  }
+
+  /** The ticker's reading at a creation's start, from which its deadline counts. */
+  private long creationStart() {
+    try {
+      long now = ticker.read();
+      return now == Creation.NO_START ? now + 1 : now;
+    } catch (RuntimeException | Error e) {
+      return Creation.NO_START; // the deadline then counts from when it is armed
+    }
+  }
+
+  /**
+   * Arms the creation's deadline: {@code openTimeout} from its start, covering the factory (or
+   * its stage) and {@code openAsync}. Armed once, lazily, by the first that has to wait for the
+   * creation: a caller, a step left pending (the factory's stage, the open's), or shutdown. A
+   * creation that completes on the spot, the common case, so schedules nothing. What only the
+   * creating thread waits for needs no deadline: nothing could take that thread back.
+   */
+  private void armDeadline(PoolEntry<K, R> entry, Creation<R> creation) {
+    if (openTimeoutNanos == Long.MAX_VALUE || !creation.startArming()) {
+      return; // never; or armed, or settled, already
+    }
+    long elapsed = 0;
+    if (creation.start != Creation.NO_START) {
+      try {
+        elapsed = Math.max(ticker.read() - creation.start, 0);
+      } catch (RuntimeException | Error e) {
+        // count from now: late, never early
+      }
+    }
+    long delay = Math.max(openTimeoutNanos - elapsed, 0);
+    creation.armed(schedule(() -> deadlinePassed(entry, creation), delay));
+  }
+
+  /** The creation's deadline: unless it ended meanwhile, it fails, and so do its waiters. */
+  private void deadlinePassed(PoolEntry<K, R> entry, Creation<R> creation) {
+    // Races with the creation's own end and with a grace period's end: the first to settle wins.
+    if (!creation.settle()) {
+      return;
+    }
+    R instance = creation.takeInstance();
+    creationFailed(
+        entry,
+        creation,
+        instance,
+        new TimeoutException(
+            name
+                + ": key "
+                + describe(entry.key)
+                + " was not created within the open timeout "
+                + config.openTimeout()
+                + (instance == null
+                    ? " (its factory had not returned)"
+                    : " (its openAsync had not completed)")));
+  }
+
+  /** Fails the creation, unless its deadline or a grace period's end ended it first. */
+  private void failCreation(
+      PoolEntry<K, R> entry, Creation<R> creation, R instance, Throwable failure) {
+    if (creation.settle()) {
+      creationFailed(entry, creation, instance, failure);
+    } else {
+      // Its waiters already failed, and whoever ended it took the instance (offered or taken).
+      log.debug(
+          "{}: creating key {} failed after the creation had ended",
+          name,
+          describe(entry.key),
+          failure);
+    }
   }
 
   /** Runs the factory (synchronous or asynchronous) for {@code entry}, then opens the instance. */
@@ -761,12 +1121,13 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         }
         stage.whenComplete(
             (instance, failure) -> created(entry, creation, instance, failure, createStart));
+        armDeadline(entry, creation); // the stage may never complete; a no-op once settled
         return;
       }
       // `creator` stays set through openAsync too: a recursive request from there would deadlock.
       created(entry, creation, factory.apply(entry.key), null, createStart);
     } catch (Throwable t) {
-      creationFailed(entry, creation, null, t);
+      failCreation(entry, creation, null, t);
     } finally {
       creation.creator = null;
     }
@@ -779,11 +1140,11 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       Throwable failure,
       long createStart) {
     if (failure != null) {
-      creationFailed(entry, creation, null, unwrap(failure));
+      failCreation(entry, creation, null, unwrap(failure));
       return;
     }
     if (instance == null) {
-      creationFailed(
+      failCreation(
           entry,
           creation,
           null,
@@ -793,54 +1154,41 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     if (listener != null) {
       listener.created(entry.key, instance, createStart); // event: the factory returned
     }
+    // Handshake "offered or taken" (see Creation): if the deadline or a grace period's end took
+    // the slot first, the creation is over and nobody else will close this instance.
+    if (!creation.offer(instance)) {
+      closeLate(entry, instance);
+      return;
+    }
     // An adapter's factory is its open (a DataSource connects in its constructor): its open time
     // is the factory's. See PoolListener#onOpened.
     long openStart =
         listener == null ? 0L : lifecycle.opensInFactory() ? createStart : listener.start();
     CompletionStage<Void> opened;
+    // A request for this key from inside openAsync would wait for itself. The creator's mark does
+    // not cover it: an async factory's stage may complete, and run us, on any thread.
+    creation.opener = Thread.currentThread();
     try {
       opened = lifecycle.open(instance);
     } catch (Throwable t) {
-      creationFailed(entry, creation, instance, t);
+      failCreation(entry, creation, instance, t);
       return;
+    } finally {
+      creation.opener = null;
     }
     if (opened == null) {
-      creationFailed(
+      failCreation(
           entry,
           creation,
           instance,
           new NullPointerException(name + ": openAsync returned null for key " + describe(entry.key)));
       return;
     }
-    ScheduledFuture<?> timeout = null;
-    if (!isDone(opened)) {
-      timeout =
-          schedule(
-              () -> {
-                if (creation.settle()) {
-                  creationFailed(
-                      entry,
-                      creation,
-                      instance,
-                      new TimeoutException(
-                          name
-                              + ": openAsync of key "
-                              + describe(entry.key)
-                              + " did not complete within "
-                              + config.openTimeout()));
-                }
-              },
-              openTimeoutNanos);
-    }
-    ScheduledFuture<?> openTimeout = timeout;
     opened.whenComplete(
         (ignored, openFailure) -> {
-          // Races with the open timeout: whichever settles first decides.
+          // Races with the deadline and a grace period's end: whichever settles first decides.
           if (!creation.settle()) {
             return;
-          }
-          if (openTimeout != null) {
-            openTimeout.cancel(false);
           }
           if (openFailure != null) {
             creationFailed(entry, creation, instance, unwrap(openFailure));
@@ -848,9 +1196,25 @@ final class KeyedPool<K, R> implements Pool<K, R> {
             opened(entry, creation, instance, openStart);
           }
         });
+    armDeadline(entry, creation); // the open may never complete; a no-op once settled
+  }
+
+  /**
+   * Closes an instance whose factory returned after its creation ended (at its deadline, or a
+   * grace period's end): never handed out. It counts as live until closed, so that a shutdown
+   * still under way waits for it; one that completed already completed without it.
+   */
+  private void closeLate(PoolEntry<K, R> entry, R instance) {
+    log.warn(
+        "{}: the factory for key {} returned after its creation had ended; closing the instance",
+        name,
+        describe(entry.key));
+    live.incrementAndGet();
+    closeLater(entry, instance);
   }
 
   private void opened(PoolEntry<K, R> entry, Creation<R> creation, R instance, long openStart) {
+    creationEnded(creation); // its slot, if bounded, goes to the next creation in line
     if (closed) {
       // Shut down while we were creating: shutdown could not close what did not exist yet.
       creationAborted(entry, creation, instance, closedException());
@@ -861,16 +1225,20 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       // event: opened; before the waiters run, so that it precedes the instance's later events
       listener.opened(entry.key, instance, openStart);
     }
-    entry.value = instance; // from here on, retains lease directly
-    // Races with a grace period's end: it sets graceOver, then skips entries still creating; we
-    // publish the instance, then read graceOver. One of us sees the other.
+    // Handshake "settled, then grace": a grace period's end sets graceOver, then finds this
+    // creation settled (by us) and force-claims the entry to close the instance it was offered;
+    // we settled, then read graceOver. If we see it, the instance is not even published: the
+    // caller that ran the factory reads entry.value and must not lease it either. Whichever of
+    // us force-claims first closes it.
     if (graceOver) {
       if (entry.forceClaim()) {
-        closeClaimed(entry);
+        removeFromMap(entry);
+        closeLater(entry, instance);
       }
       creation.future.completeExceptionally(closedException());
       return;
     }
+    entry.value = instance; // from here on, retains lease directly
     creation.future.complete(instance);
   }
 
@@ -891,6 +1259,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     boolean claimed = entry.forceClaim();
     removeFromMap(entry);
     creation.future.completeExceptionally(failure);
+    creationEnded(creation);
     if (!claimed) {
       return; // a grace period's end claimed it first, and closes it
     }
@@ -916,13 +1285,16 @@ final class KeyedPool<K, R> implements Pool<K, R> {
 
   /**
    * Removes a claimed entry from the map. The key's equals/hashCode are user code: if they throw,
-   * the close must still happen, so the failure is only logged.
+   * the close must still happen, so the failure is only logged. An {@link Error} too: thrown on,
+   * it would skip this close, and in the expiry task's batch every close after it, which were
+   * claimed already and would never happen, so shutdown would never complete.
    */
   private void removeFromMap(PoolEntry<K, R> entry) {
     try {
       map.remove(entry.key, entry);
-    } catch (RuntimeException e) {
-      log.error("{}: removing key {} from the map failed", name, describe(entry.key), e);
+    } catch (Throwable t) {
+      // WARN, as every failure of user code: the pool itself is fine, and goes on.
+      log.warn("{}: removing key {} from the map failed", name, describe(entry.key), t);
     }
   }
 
@@ -1029,6 +1401,10 @@ final class KeyedPool<K, R> implements Pool<K, R> {
 
   /** The entry is gone for good: closed, or its creation failed with nothing to close. */
   private void finish(PoolEntry<K, R> entry) {
+    if (entry instanceof Counted<K, R> counted && counted.counted) {
+      counted.counted = false; // finish runs once per entry: after its one claim
+      startGranted(bound.release(counted.weight, counted.makesRoom));
+    }
     draining.remove(entry);
     if (live.decrementAndGet() == 0 && closed) {
       terminate();
@@ -1063,8 +1439,18 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     if (entry == null) {
       return false;
     }
+    // Handshake "listed before retired": a grace period's end scans the map, then `draining`.
+    // From our retire() on, a request may help-remove the entry from the map (and so may we, just
+    // below, before the listener runs): listed first, it is in one place or the other throughout.
+    draining.add(entry);
     int retired = entry.retire();
-    map.remove(key, entry);
+    if (entry.isClaimed()) {
+      // Closing (or even closed, its finish() before our add): no forced close can be needed.
+      draining.remove(entry);
+    }
+    // Logged, never thrown: once retire() claimed the entry, a key whose hashCode throws here must
+    // not stop its close (nor, with it, shutdown).
+    removeFromMap(entry);
     if (retired < 0) {
       return false;
     }
@@ -1077,12 +1463,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       listener.invalidated(key, instance);
     }
     if (retired > 0) {
-      closeClaimed(entry);
-    } else {
-      draining.add(entry);
-      if (entry.isClaimed()) {
-        draining.remove(entry); // its last lease closed meanwhile, and finish() ran before add
-      }
+      closeLater(entry, instanceOf(entry)); // removed above: the key's hashCode runs once
     }
     return true;
   }
@@ -1097,24 +1478,29 @@ final class KeyedPool<K, R> implements Pool<K, R> {
 
   /**
    * Schedules a pool task. If the configured scheduler rejects it (say, the application shut it
-   * down first), the task goes to asyncpool's own daemon scheduler instead, so that instances are
-   * still expired and closed; the rejection is logged, never thrown at a caller.
+   * down first) or fails otherwise, the task goes to asyncpool's own daemon scheduler instead, so
+   * that instances are still expired and closed; the failure is logged, never thrown at a caller.
+   * Thrown on, it would also leave {@link #reaperActive} set with no run scheduled: no expiry
+   * again.
    */
   private ScheduledFuture<?> schedule(Runnable task, long delayNanos) {
     try {
       return scheduler.schedule(task, delayNanos, NANOSECONDS);
-    } catch (RejectedExecutionException e) {
-      log.warn("{}: the scheduler rejected a task; using asyncpool's own scheduler", name, e);
+    } catch (RuntimeException e) {
+      log.warn("{}: the scheduler failed to take a task; using asyncpool's own", name, e);
       return DefaultScheduler.get().schedule(task, delayNanos, NANOSECONDS);
     }
   }
 
   private void runReaper() {
+    taskLock.lock(); // an eviction may be consuming the idle queue: the queue has one consumer
     try {
       reap();
     } catch (Throwable t) {
       log.error("{}: the expiry task failed; retrying", name, t);
       scheduleReaper(MIN_REAP_INTERVAL_NANOS);
+    } finally {
+      taskLock.unlock();
     }
   }
 
@@ -1326,20 +1712,20 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         } else if ((stamp = releasedBefore(recorded)) == Long.MIN_VALUE) {
           // Released in the current epoch: its bound is the next epoch's time. Look again then.
           long nextEpoch = epochTimes[(int) (epochNumber & EPOCH_MASK)] + epochNanos;
-          dueHeap.add(new Due<>(nextEpoch, entry, generation, false));
+          dueHeap.add(new Due<>(nextEpoch, entry, generation, false, true));
           return;
         }
       } else if (filedAs != null && filedAs.provisional && filedAs.generation == generation) {
-        // Still unstamped (its releaser is slow, or its ticker threw), but idle in this same
-        // generation since we first looked: count from that look. Never early.
+        // Still unstamped (its releaser has yet to store its stamp), but idle in this same
+        // generation since we first looked: count from that look.
         stamp = filedAs.deadline - ttlNanos;
       } else {
         // The releaser has not stamped yet: its stamp will be about now. File it provisionally.
-        dueHeap.add(new Due<>(now + ttlNanos, entry, generation, true));
+        dueHeap.add(new Due<>(now + ttlNanos, entry, generation, true, false));
         return;
       }
       if (now - stamp < ttlNanos) {
-        dueHeap.add(new Due<>(stamp + ttlNanos, entry, generation, false));
+        dueHeap.add(new Due<>(stamp + ttlNanos, entry, generation, false, false));
         return;
       }
       // Expire it, but only from the exact state we checked: any retain or release since then
@@ -1389,12 +1775,178 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     }
   }
 
+  // ---- Eviction: room for waiting requests, made of the least recently released instances ----
+
+  /** Asks for an eviction run on the scheduler; at most one is pending at a time. */
+  private void requestEviction() {
+    if (!evictionScheduled && EVICTION_SCHEDULED.compareAndSet(this, false, true)) {
+      schedule(evictionTask, 0);
+    }
+  }
+
+  private void runEviction() {
+    // Cleared before the work: a request that comes during it schedules another run.
+    evictionScheduled = false;
+    taskLock.lock();
+    try {
+      evict();
+    } catch (Throwable t) {
+      log.error("{}: an eviction failed; it is tried again at the next release", name, t);
+    } finally {
+      taskLock.unlock();
+    }
+  }
+
+  /**
+   * Evicts as much weight of the least recently released idle instances as the requests waiting
+   * for room need ({@link Bound#toEvict}), then fails the waiters that may not wait ({@code
+   * acquireTimeout(ZERO)}) if that was not enough. Runs under {@link #taskLock}, as the expiry
+   * task does: it consumes the same idle queue, in the same order.
+   *
+   * <p>The least recently released idle instance is the head of the idle queue when its stamp is
+   * the one it was queued with (see {@link #isWaitingHead}), or the first of the heap when that is
+   * due sooner: entries leased again while queued move to the heap by their real deadline. Each
+   * victim is claimed by the expiry's own CAS from the idle state just read, so a lease that comes
+   * in first keeps the instance (the CAS fails, and the eviction looks further), and a lease that
+   * comes after finds it retired and makes a new one. A leased instance is never claimed.
+   */
+  private void evict() {
+    if (closed) {
+      return;
+    }
+    long need = bound.toEvict();
+    if (need > 0) {
+      long now = advanceEpoch(ticker.read());
+      List<PoolEntry<K, R>> victims = new ArrayList<>();
+      List<PoolEntry<K, R>> expired = new ArrayList<>();
+      ArrayDeque<Due<K, R>> recent = new ArrayDeque<>();
+      while (need > 0) {
+        int expiredBefore = expired.size();
+        PoolEntry<K, R> victim = claimLeastRecentlyReleased(now, expired, recent);
+        // Entries found due on the way expire as usual; they make room as well.
+        for (int i = expiredBefore; i < expired.size(); i++) {
+          need -= makesRoom(expired.get(i));
+        }
+        if (victim == null) {
+          break;
+        }
+        need -= makesRoom(victim);
+        victims.add(victim);
+      }
+      dueHeap.addAll(recent); // the recently released ones not needed: filed back as they were
+      if (!expired.isEmpty()) {
+        closeExpired(expired);
+      }
+      if (!victims.isEmpty()) {
+        closeEvicted(victims);
+      }
+    }
+    List<Ticket<K, R>> ready = new ArrayList<>();
+    int waiting = bound.waiting();
+    for (Ticket<K, R> ticket : bound.withdrawImpatient(ready)) {
+      Creation<R> creation = creationOf(ticket.entry.value);
+      if (creation.settle()) {
+        creationAborted(ticket.entry, creation, null, exhausted(ticket, waiting));
+      }
+    }
+    startGranted(ready);
+  }
+
+  /** Counts a claimed entry as room under way; returns its weight. */
+  private long makesRoom(PoolEntry<K, R> entry) {
+    Counted<K, R> counted = (Counted<K, R>) entry;
+    counted.makesRoom = true;
+    bound.evicting(counted.weight);
+    return counted.weight;
+  }
+
+  /**
+   * Claims the least recently released idle entry the task owns, or returns null if it owns no
+   * idle entry. Entries it passes on the way are filed as the expiry task files them ({@link
+   * #visit}); those already due are claimed into {@code expired}. Heap records that only say when
+   * to look again at an entry released in the current epoch are set aside in {@code recent}:
+   * those entries were released last, so they are taken only when nothing older is left.
+   */
+  private PoolEntry<K, R> claimLeastRecentlyReleased(
+      long now, List<PoolEntry<K, R>> expired, ArrayDeque<Due<K, R>> recent) {
+    for (; ; ) {
+      PoolEntry<K, R> head = carried;
+      if (head == null && (head = idleQueue.poll()) != null) {
+        if (!isWaitingHead(head, now)) {
+          visit(head, now, expired, null); // due (expired), busy (dropped), or into the heap
+          continue;
+        }
+        carried = head; // carriedDeadline set by isWaitingHead
+      }
+      Due<K, R> due = dueHeap.peek();
+      if (due != null && due.relook) {
+        recent.add(dueHeap.poll());
+        continue;
+      }
+      if (head == null && due == null) {
+        if ((due = recent.poll()) == null) {
+          return null;
+        }
+        dueHeap.add(due); // taken from the heap below, as any other record
+      }
+      if (due == null || (head != null && carriedDeadline - due.deadline <= 0)) {
+        carried = null;
+        long state = head.state;
+        // Idle, and released last in the generation it was queued in: still the oldest.
+        if ((state & (REFS | RETIRED)) == 0
+            && PoolEntry.generation(state) == head.queuedGen
+            && STATE.compareAndSet(head, state, state | RETIRED | CLAIMED)) {
+          return head;
+        }
+        visit(head, now, expired, null); // leased or released since: file it anew
+        continue;
+      }
+      dueHeap.poll();
+      PoolEntry<K, R> entry = due.entry;
+      long state = entry.state;
+      if ((state & (REFS | RETIRED)) == 0
+          && PoolEntry.generation(state) == due.generation
+          && STATE.compareAndSet(entry, state, state | RETIRED | CLAIMED)) {
+        return entry;
+      }
+      visit(entry, now, expired, null);
+    }
+  }
+
+  /** Closes evicted entries on the executor, as {@link #closeExpired} does expired ones. */
+  private void closeEvicted(List<PoolEntry<K, R>> evicted) {
+    evictions.add(evicted.size());
+    Runnable closeAll =
+        () -> {
+          for (PoolEntry<K, R> entry : evicted) {
+            removeFromMap(entry);
+            R instance = instanceOf(entry);
+            if (listener != null) {
+              listener.evicted(entry.key, instance); // event: on the executor, before the close
+            }
+            closeNow(entry, instance);
+          }
+        };
+    try {
+      executor.execute(closeAll);
+    } catch (RuntimeException e) {
+      log.warn("{}: executor rejected {} closes; closing inline", name, evicted.size(), e);
+      closeAll.run();
+    }
+  }
+
   /**
    * An entry in the heap, with the deadline it was filed under (the entry's stamp may move), the
-   * generation it was idle in, and whether the deadline was guessed for a missing stamp.
+   * generation it was idle in, whether the deadline was guessed for a missing stamp, and whether it
+   * is only the time to look again at an entry released in the current epoch (so released
+   * recently: an eviction takes it last).
    */
   private record Due<K, R>(
-      long deadline, PoolEntry<K, R> entry, int generation, boolean provisional) {}
+      long deadline,
+      PoolEntry<K, R> entry,
+      int generation,
+      boolean provisional,
+      boolean relook) {}
 
   // =========================================================================================
   // Shutdown, stats, serialization
@@ -1431,16 +1983,31 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     log.debug("{}: shutting down, {} live instances", name, live.get());
     for (PoolEntry<K, R> entry : map.values()) {
       // Idle: claimed and closed now. Leased or being created: retired, closed by the last
-      // release or by the end of the creation.
+      // release or by the end of the creation. "Listed before retired", as in invalidate: a
+      // request that read `closed` before we set it may help-remove the retired entry from the
+      // map, and a grace period's end (another thread's closeAsync(Duration) need not wait for
+      // this scan) must find it in `draining` then.
+      draining.add(entry);
       int retired = entry.retire();
+      if (entry.isClaimed()) {
+        draining.remove(entry); // idle (claimed just now) or closing by another path
+      }
       if (retired > 0) {
         closeClaimed(entry);
-      } else if (retired == 0) {
-        // Leased: a request racing this shutdown may help-remove it from the map, so keep it
-        // where a grace period's end will find it.
-        draining.add(entry);
-        if (entry.isClaimed()) {
-          draining.remove(entry);
+      } else if (entry.value instanceof Creation<?> creation) {
+        armDeadline(entry, creationOf(creation)); // shutdown waits at most until its deadline
+      }
+    }
+    if (bound != null) {
+      // Waiting creations never started: fail their requesters now, not at the acquire timeout.
+      for (Ticket<K, R> ticket : bound.withdrawAll()) {
+        ScheduledFuture<?> timer = ticket.timeout;
+        if (timer != null) {
+          timer.cancel(false);
+        }
+        Creation<R> creation = creationOf(ticket.entry.value);
+        if (creation.settle()) { // else its deadline or a grace period's end ended it already
+          creationAborted(ticket.entry, creation, null, closedException());
         }
       }
     }
@@ -1454,14 +2021,39 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     List<PoolEntry<K, R>> leased = new ArrayList<>(map.values());
     leased.addAll(draining);
     for (PoolEntry<K, R> entry : leased) {
-      // A creation still running closes its instance itself when it ends (the pool is closed).
-      if (!(entry.value instanceof Creation) && entry.forceClaim()) {
+      Object value = entry.value; // read once: a creation may finish meanwhile
+      R instance;
+      if (value instanceof Creation) {
+        Creation<R> creation = creationOf(value);
+        if (creation.settle()) {
+          // Still being created: its waiters fail now; an instance made is closed now, one the
+          // factory returns later is closed then (handshake "offered or taken").
+          log.warn(
+              "{}: the creation of key {} was still under way: grace period over",
+              name,
+              describe(entry.key));
+          creationAborted(entry, creation, creation.takeInstance(), closedException());
+          continue;
+        }
+        // Settled by its own end (see "settled, then grace" in opened()) or its deadline, which
+        // took the instance already. Whoever force-claims the entry first closes what was offered.
+        instance = creation.instance();
+        if (instance == null) {
+          continue;
+        }
+      } else {
+        @SuppressWarnings("unchecked")
+        R open = (R) value;
+        instance = open;
+      }
+      if (entry.forceClaim()) {
         log.warn(
             "{}: closing the instance for key {} with {} lease(s) still open: grace period over",
             name,
             describe(entry.key),
             PoolEntry.leases(entry.state));
-        closeClaimed(entry);
+        removeFromMap(entry);
+        closeLater(entry, instance);
       }
     }
   }
@@ -1495,7 +2087,10 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         closeFailures.sum(),
         live.get(),
         idle,
-        leaks.sum());
+        leaks.sum(),
+        evictions.sum(),
+        bound == null ? 0 : bound.waiting(),
+        bound == null ? 0 : bound.weightInUse());
   }
 
   @Override
@@ -1547,8 +2142,59 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   private record SerializedPool<K, R>(PoolConfig<K, R> config) implements Serializable {
     private static final long serialVersionUID = 1L;
 
-    private Object readResolve() {
+    /**
+     * Builds the copy, after the checks the builder made when the settings were set: a stream
+     * may carry any settings, and a pool must never run on ones no builder accepts.
+     */
+    private Object readResolve() throws InvalidObjectException {
+      if (config == null) {
+        throw new InvalidObjectException("config is missing");
+      }
+      requireValid(config.ttl() == null, "ttl is missing");
+      requireValid(config.ttl().isNegative(), "ttl must not be negative: %s", config.ttl());
+      requirePositive("openTimeout", config.openTimeout());
+      requirePositive("closeTimeout", config.closeTimeout());
+      requireValid(config.name() == null, "name is missing");
+      requireValid(config.name().isBlank(), "name must not be blank: '%s'", config.name());
+      requireValid(config.lifecycle() == null, "lifecycle is missing");
+      boolean sync = config.factory() != null;
+      boolean async = config.asyncFactory() != null;
+      requireValid(
+          sync == async,
+          "exactly one of factory and asyncFactory must be set: %s",
+          sync ? "both are" : "neither is");
+      requireValid(
+          async && config.lifecycle() != ResourceLifecycle.asyncResource(),
+          "an asyncFactory opens AsyncResources only, not with %s",
+          config.lifecycle());
+      requireValid(config.maxWeight() <= 0, "maxWeight must be positive: %s", config.maxWeight());
+      requireValid(
+          config.maxConcurrentCreations() <= 0,
+          "maxConcurrentCreations must be positive: %s",
+          config.maxConcurrentCreations());
+      requireValid(config.acquireTimeout() == null, "acquireTimeout is missing");
+      requireValid(
+          config.acquireTimeout().isNegative(),
+          "acquireTimeout must not be negative: %s",
+          config.acquireTimeout());
+      requireValid(
+          config.weigher() != null && config.maxWeight() == Long.MAX_VALUE,
+          "a weigher needs maxWeight");
       return new KeyedPool<>(config);
+    }
+
+    private static void requirePositive(String setting, Duration value)
+        throws InvalidObjectException {
+      requireValid(value == null, "%s is missing", setting);
+      requireValid(
+          value.isNegative() || value.isZero(), "%s must be positive: %s", setting, value);
+    }
+
+    private static void requireValid(boolean invalid, String format, Object... args)
+        throws InvalidObjectException {
+      if (invalid) {
+        throw new InvalidObjectException(String.format(format, args));
+      }
     }
   }
 
@@ -1611,7 +2257,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     try {
       executor.execute(task);
     } catch (RejectedExecutionException e) {
-      creationFailed(entry, creation, null, e);
+      failCreation(entry, creation, null, e);
     }
   }
 

@@ -3,6 +3,7 @@ package dev.asyncpool;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Future;
 
 /**
  * One key's slot in a {@link KeyedPool}: the instance (or its creation in progress), a packed
@@ -75,7 +76,7 @@ import java.util.concurrent.CompletableFuture;
  *       the release, late and never early. ({@code onIdle}, {@code advanceEpoch}.)
  * </ul>
  */
-final class PoolEntry<K, R> {
+class PoolEntry<K, R> {
 
   // ---- The packed state word --------------------------------------------------------------
   // bit 0      RETIRED: no new lease may be taken (expired, invalidated, shut down, or failed)
@@ -164,15 +165,47 @@ final class PoolEntry<K, R> {
   /** True while the expiry task owns the entry (in its queue, its carried head, or its heap). */
   volatile boolean queued;
 
-  private PoolEntry(K key, Object value, long state) {
+  PoolEntry(K key, Object value, long state) {
     this.key = key;
     this.value = value;
     this.state = state;
   }
 
-  /** A new entry being created, holding the creator's share. */
-  static <K, R> PoolEntry<K, R> creating(K key) {
-    return new PoolEntry<>(key, new Creation<R>(), REF);
+  /** A new entry being created, holding the creator's share; {@code start} as in Creation. */
+  static <K, R> PoolEntry<K, R> creating(K key, long start) {
+    return new PoolEntry<>(key, new Creation<R>(start), REF);
+  }
+
+  /** A new entry of a bounded pool being created, holding the creator's share. */
+  static <K, R> Counted<K, R> creatingCounted(K key, long weight, long start) {
+    return new Counted<>(key, new Creation<R>(start), REF, weight);
+  }
+
+  /**
+   * An entry of a bounded pool: what it weighs against the {@link Bound}, and how its weight is
+   * to be given back. A subclass, so that an unbounded pool's entries stay as small as they are.
+   */
+  static final class Counted<K, R> extends PoolEntry<K, R> {
+    final long weight;
+
+    /**
+     * True from the moment its creation was granted room until its close ends (or its creation
+     * fails): then its weight is given back. Written before the creation starts (the start's
+     * hand-off to the executor, or program order, publishes it); read at the entry's end.
+     */
+    boolean counted;
+
+    /**
+     * True if the expiry task claimed it to make room, counting it in {@link Bound#evicting}.
+     * Written by the task after its claiming CAS and before it hands the close to the executor,
+     * which publishes it to the close's end.
+     */
+    boolean makesRoom;
+
+    Counted(K key, Object value, long state, long weight) {
+      super(key, value, state);
+      this.weight = weight;
+    }
   }
 
   static <K, R> PoolEntry<K, R> stub() {
@@ -309,20 +342,155 @@ final class PoolEntry<K, R> {
         + "]";
   }
 
-  /** A creation in progress: the future its waiters wait on, and the thread running the factory. */
+  /**
+   * A creation in progress: the future its waiters wait on, the threads inside its steps, and
+   * what settles it.
+   *
+   * <p>Three parties race to end a creation: its own steps (a factory that fails, an open that
+   * completes or fails), its deadline, and a grace period's end. {@link #settle()} lets exactly
+   * one of them decide. The instance the factory returns is {@link #offer offered} into a slot
+   * that a deadline or a grace period's end that settled the creation {@link #takeInstance
+   * takes}: handshake "offered or taken", whichever of the two comes second learns that the
+   * other came first, so the instance is closed exactly once, by the taker or by the late
+   * offerer. The deadline is armed lazily (see {@code KeyedPool#armDeadline}); settling cancels
+   * it.
+   */
   static final class Creation<R> {
+    /** In {@link #made}: the creation ended before the factory returned. */
+    private static final Object ENDED = new Object();
+
+    /** In {@link #deadline}: being scheduled by the thread that armed it. */
+    private static final Object ARMING = new Object();
+
+    /** In {@link #deadline}: the creation is settled; nothing more may be scheduled. */
+    private static final Object DISARMED = new Object();
+
+    /** Means "the ticker failed": the deadline then counts from when it is armed. */
+    static final long NO_START = Long.MIN_VALUE;
+
+    private static final VarHandle SETTLED;
+    private static final VarHandle MADE;
+    private static final VarHandle DEADLINE;
+
+    static {
+      try {
+        MethodHandles.Lookup lookup = MethodHandles.lookup();
+        SETTLED = lookup.findVarHandle(Creation.class, "settled", boolean.class);
+        MADE = lookup.findVarHandle(Creation.class, "made", Object.class);
+        DEADLINE = lookup.findVarHandle(Creation.class, "deadline", Object.class);
+      } catch (ReflectiveOperationException e) {
+        throw new ExceptionInInitializerError(e);
+      }
+    }
+
     final CompletableFuture<R> future = new CompletableFuture<>();
+
+    /** The ticker's reading when the creation started (or {@link #NO_START}). */
+    final long start;
 
     /** The thread inside the factory right now, to refuse a factory that asks for its own key. */
     volatile Thread creator;
 
-    /** Set by whichever ends the open first: its completion or its timeout. */
-    private final java.util.concurrent.atomic.AtomicBoolean settled =
-        new java.util.concurrent.atomic.AtomicBoolean();
+    /**
+     * The thread inside {@code openAsync} right now, for the same reason: with an asynchronous
+     * factory it is whichever thread completed the factory's stage, not {@link #creator}.
+     */
+    volatile Thread opener;
 
-    /** True for the first caller only: the open's outcome and its timeout race to settle it. */
+    /** The creation's place under the pool's bound; null in an unbounded pool. */
+    volatile Bound.Ticket<?, ?> ticket;
+
+    /**
+     * Requests waiting for this creation (bounded pools only): the first is the one that
+     * installed it; -1 once every one gave up while it waited for room, which abandons it. A
+     * request that finds it abandoned does not join; it looks again.
+     */
+    final java.util.concurrent.atomic.AtomicInteger interest =
+        new java.util.concurrent.atomic.AtomicInteger(1);
+
+    /** Joins a waiting creation; false if it was abandoned (then look again). */
+    boolean join() {
+      for (; ; ) {
+        int n = interest.get();
+        if (n < 0) {
+          return false;
+        }
+        if (interest.compareAndSet(n, n + 1)) {
+          return true;
+        }
+      }
+    }
+
+    /** Set once, by whichever party ends the creation first; see {@link #settle()}. */
+    private volatile boolean settled;
+
+    /** Null until the factory returns; then its instance, or {@link #ENDED} if it came late. */
+    private volatile Object made;
+
+    /** Null; {@link #ARMING}; the scheduled deadline; or {@link #DISARMED} once settled. */
+    private volatile Object deadline;
+
+    Creation(long start) {
+      this.start = start;
+    }
+
+    /** True if {@code thread} is running this creation's factory or open, so must not wait on it. */
+    boolean runsOn(Thread thread) {
+      return creator == thread || opener == thread;
+    }
+
+    /** True for the first caller only, who decides how the creation ends. Cancels the deadline. */
     boolean settle() {
-      return !settled.get() && settled.compareAndSet(false, true);
+      if (settled || !SETTLED.compareAndSet(this, false, true)) {
+        return false;
+      }
+      // Races with armed(): it swaps its task in for ARMING, we swap DISARMED in for whatever is
+      // there. Whichever swaps second sees the other's mark, and the task is cancelled either way.
+      if (DEADLINE.getAndSet(this, DISARMED) instanceof Future<?> task) {
+        task.cancel(false);
+      }
+      return true;
+    }
+
+    boolean isSettled() {
+      return settled;
+    }
+
+    /**
+     * Offers the instance the factory returned. False if the creation already ended (its deadline
+     * or a grace period's end took the slot first): the caller must then close the instance.
+     */
+    boolean offer(R instance) {
+      return MADE.compareAndSet(this, null, instance);
+    }
+
+    /**
+     * For a deadline or grace period's end that settled the creation: the instance to close, or
+     * null if the factory has not returned (it will find the slot taken and close it itself).
+     */
+    @SuppressWarnings("unchecked")
+    R takeInstance() {
+      Object instance = MADE.getAndSet(this, ENDED);
+      return instance == ENDED ? null : (R) instance;
+    }
+
+    /** The instance offered and not taken, or null. */
+    @SuppressWarnings("unchecked")
+    R instance() {
+      Object instance = made;
+      return instance == ENDED ? null : (R) instance;
+    }
+
+    /** True for the one caller that may now schedule the deadline and hand it to armed(). */
+    boolean startArming() {
+      return deadline == null && !settled && DEADLINE.compareAndSet(this, null, ARMING);
+    }
+
+    /** Records the scheduled deadline; cancels it if the creation was settled meanwhile. */
+    void armed(Future<?> task) {
+      if (!DEADLINE.compareAndSet(this, ARMING, task)) {
+        task.cancel(false);
+      }
     }
   }
 }

@@ -226,7 +226,7 @@ class LincheckRaceTest {
   }
 
   /** Runs two actions on two new threads and waits for both; rethrows what either threw. */
-  private static void concurrently(Runnable first, Runnable second) {
+  static void concurrently(Runnable first, Runnable second) {
     AtomicReference<Throwable> failure = new AtomicReference<>();
     List<Thread> threads = new ArrayList<>();
     for (Runnable action : new Runnable[] {first, second}) {
@@ -320,7 +320,7 @@ class LincheckRaceTest {
   }
 
   /** An instance that records its opens and closes, and whether a close found it in use. */
-  static final class CheckedResource implements AsyncResource {
+  static class CheckedResource implements AsyncResource {
     final String key;
     final AtomicInteger opens = new AtomicInteger();
     final AtomicInteger closes = new AtomicInteger();

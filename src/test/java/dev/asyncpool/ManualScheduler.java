@@ -29,6 +29,7 @@ final class ManualScheduler extends AbstractExecutorService implements Scheduled
           Comparator.<Task<?>>comparingLong(t -> t.due).thenComparingLong(t -> t.sequence));
   private volatile boolean shutdown;
   private volatile boolean rejecting;
+  private volatile RuntimeException failNext;
 
   ManualScheduler(FakeTicker ticker) {
     this.ticker = ticker;
@@ -100,6 +101,11 @@ final class ManualScheduler extends AbstractExecutorService implements Scheduled
     this.rejecting = rejecting;
   }
 
+  /** Makes the next {@code schedule} call throw {@code failure} (not a rejection), once. */
+  void failNextTask(RuntimeException failure) {
+    this.failNext = failure;
+  }
+
   @Override
   public ScheduledFuture<?> schedule(Runnable command, long delay, TimeUnit unit) {
     return schedule(
@@ -116,6 +122,11 @@ final class ManualScheduler extends AbstractExecutorService implements Scheduled
       Callable<V> callable, long delay, TimeUnit unit) {
     if (shutdown || rejecting) {
       throw new RejectedExecutionException("manual scheduler rejects");
+    }
+    RuntimeException failure = failNext;
+    if (failure != null) {
+      failNext = null;
+      throw failure;
     }
     long nanos = unit.toNanos(delay);
     long due = ticker.read() + Math.min(nanos, Long.MAX_VALUE / 4);
