@@ -133,8 +133,9 @@ import org.slf4j.LoggerFactory;
  *
  * {@link PoolEntry} says in one place who writes each field of an entry, with which access mode,
  * for which read; and names the handshakes, where two threads must see each other's writes
- * (BUSY-DROP, TASK-SLEEP, SHUTDOWN-SCAN, LAST-CLOSE, GRACE-END, DRAIN-CLAIM, STUCK-CLOSE,
- * EPOCH-BOUND). The names are quoted at the code.
+ * (BUSY-DROP, TASK-SLEEP, SHUTDOWN-SCAN, LAST-CLOSE, SETTLED-THEN-GRACE, LISTED-BEFORE-RETIRED,
+ * DRAIN-CLAIM, STUCK-CLOSE, TICKET-SHUTDOWN, OFFERED-OR-TAKEN, DEADLINE-ARM, EPOCH-BOUND). The
+ * names are quoted at the code.
  *
  * <h3>The bound</h3>
  *
@@ -149,10 +150,10 @@ import org.slf4j.LoggerFactory;
  * #finish}), and the tickets that then fit start their creations on the executor. The lease path
  * never touches the bound; a release that leaves an entry idle reads one volatile count of waiters,
  * to wake an eviction when one waits. Three handshakes: a ticket queued after shutdown's
- * withdrawal sees {@code closed} (see {@link #admit}); a requester joining a creation that every
- * other requester gave up either keeps it or sees it abandoned, decided under the bound's lock
- * (see {@link #gaveUp} and {@link #joined}); an acquire timeout, a grant and a withdrawal settle
- * each ticket once, under the same lock.
+ * withdrawal sees {@code closed} (TICKET-SHUTDOWN, see {@link #admit}); a requester joining a
+ * creation that every other requester gave up either keeps it or sees it abandoned, decided under
+ * the bound's lock (see {@link #gaveUp} and {@link #joined}); an acquire timeout, a grant and a
+ * withdrawal settle each ticket once, under the same lock.
  *
  * <h3>Shutdown</h3>
  *
@@ -911,9 +912,9 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       startCreation(entry, creation, mayBlock);
       return;
     }
-    // Races with shutdown, which sets `closed` and then withdraws every waiting ticket under the
-    // bound's lock: we queued under that lock, then read `closed`. Either its withdrawal found
-    // our ticket, or we see `closed` here and withdraw it ourselves.
+    // Handshake TICKET-SHUTDOWN. Races with shutdown, which sets `closed` and then withdraws every
+    // waiting ticket under the bound's lock: we queued under that lock, then read `closed`.
+    // Either its withdrawal found our ticket, or we see `closed` here and withdraw it ourselves.
     if (closed) {
       List<Ticket<K, R>> ready = new ArrayList<>();
       if (bound.withdraw(ticket, ready) && creation.settle()) {
@@ -1029,6 +1030,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
    * shutdown's scan of the map may have missed it.
    */
   private boolean begin(PoolEntry<K, R> entry, Creation<R> creation) {
+    // Handshake SHUTDOWN-SCAN: installed, then this read of `closed`.
     if (closed) {
       if (creation.settle()) { // else a grace period's end found it first, and ended it
         creationAborted(entry, creation, null, closedException());
@@ -1154,7 +1156,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     if (listener != null) {
       listener.created(entry.key, instance, createStart); // event: the factory returned
     }
-    // Handshake "offered or taken" (see Creation): if the deadline or a grace period's end took
+    // Handshake OFFERED-OR-TAKEN (see Creation): if the deadline or a grace period's end took
     // the slot first, the creation is over and nobody else will close this instance.
     if (!creation.offer(instance)) {
       closeLate(entry, instance);
@@ -1225,7 +1227,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       // event: opened; before the waiters run, so that it precedes the instance's later events
       listener.opened(entry.key, instance, openStart);
     }
-    // Handshake "settled, then grace": a grace period's end sets graceOver, then finds this
+    // Handshake SETTLED-THEN-GRACE: a grace period's end sets graceOver, then finds this
     // creation settled (by us) and force-claims the entry to close the instance it was offered;
     // we settled, then read graceOver. If we see it, the instance is not even published: the
     // caller that ran the factory reads entry.value and must not lease it either. Whichever of
@@ -1333,7 +1335,8 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     ScheduledFuture<?> timeout =
         schedule(
             () -> {
-              // Listed before the CAS: a completion that loses the CAS to us must find it listed.
+              // Handshake STUCK-CLOSE: listed before the CAS, so that a completion that loses the
+              // CAS to us finds it listed.
               stuckCloses.add(entry);
               if (settled.compareAndSet(false, true)) {
                 closeTimedOut(entry, instance, closeStart);
@@ -1405,8 +1408,8 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       counted.counted = false; // finish runs once per entry: after its one claim
       startGranted(bound.release(counted.weight, counted.makesRoom));
     }
-    draining.remove(entry);
-    if (live.decrementAndGet() == 0 && closed) {
+    draining.remove(entry); // handshake DRAIN-CLAIM: claimed before, unlisted now
+    if (live.decrementAndGet() == 0 && closed) { // handshake LAST-CLOSE
       terminate();
     }
   }
@@ -1439,13 +1442,14 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     if (entry == null) {
       return false;
     }
-    // Handshake "listed before retired": a grace period's end scans the map, then `draining`.
+    // Handshake LISTED-BEFORE-RETIRED: a grace period's end scans the map, then `draining`.
     // From our retire() on, a request may help-remove the entry from the map (and so may we, just
     // below, before the listener runs): listed first, it is in one place or the other throughout.
     draining.add(entry);
     int retired = entry.retire();
     if (entry.isClaimed()) {
-      // Closing (or even closed, its finish() before our add): no forced close can be needed.
+      // Handshake DRAIN-CLAIM: we listed, then read CLAIMED. Closing (or even closed, its
+      // finish() before our add): no forced close can be needed.
       draining.remove(entry);
     }
     // Logged, never thrown: once retire() claimed the entry, a key whose hashCode throws here must
@@ -1983,14 +1987,15 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     log.debug("{}: shutting down, {} live instances", name, live.get());
     for (PoolEntry<K, R> entry : map.values()) {
       // Idle: claimed and closed now. Leased or being created: retired, closed by the last
-      // release or by the end of the creation. "Listed before retired", as in invalidate: a
+      // release or by the end of the creation. Handshake LISTED-BEFORE-RETIRED, as in invalidate: a
       // request that read `closed` before we set it may help-remove the retired entry from the
       // map, and a grace period's end (another thread's closeAsync(Duration) need not wait for
       // this scan) must find it in `draining` then.
       draining.add(entry);
       int retired = entry.retire();
       if (entry.isClaimed()) {
-        draining.remove(entry); // idle (claimed just now) or closing by another path
+        // Handshake DRAIN-CLAIM: idle (claimed just now) or closing by another path.
+        draining.remove(entry);
       }
       if (retired > 0) {
         closeClaimed(entry);
@@ -2000,6 +2005,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     }
     if (bound != null) {
       // Waiting creations never started: fail their requesters now, not at the acquire timeout.
+      // Handshake TICKET-SHUTDOWN: `closed` is set, then the waiting tickets are withdrawn.
       for (Ticket<K, R> ticket : bound.withdrawAll()) {
         ScheduledFuture<?> timer = ticket.timeout;
         if (timer != null) {
@@ -2011,13 +2017,13 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         }
       }
     }
-    if (live.get() == 0) {
+    if (live.get() == 0) { // handshake LAST-CLOSE: `closed` was set before
       terminate();
     }
   }
 
   private void forceCloseLeased() {
-    graceOver = true; // before the scan: see opened()
+    graceOver = true; // before the scan: handshake SETTLED-THEN-GRACE, see opened()
     List<PoolEntry<K, R>> leased = new ArrayList<>(map.values());
     leased.addAll(draining);
     for (PoolEntry<K, R> entry : leased) {
@@ -2027,7 +2033,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         Creation<R> creation = creationOf(value);
         if (creation.settle()) {
           // Still being created: its waiters fail now; an instance made is closed now, one the
-          // factory returns later is closed then (handshake "offered or taken").
+          // factory returns later is closed then (handshake OFFERED-OR-TAKEN).
           log.warn(
               "{}: the creation of key {} was still under way: grace period over",
               name,
@@ -2035,7 +2041,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
           creationAborted(entry, creation, creation.takeInstance(), closedException());
           continue;
         }
-        // Settled by its own end (see "settled, then grace" in opened()) or its deadline, which
+        // Settled by its own end (handshake SETTLED-THEN-GRACE in opened()) or its deadline, which
         // took the instance already. Whoever force-claims the entry first closes what was offered.
         instance = creation.instance();
         if (instance == null) {

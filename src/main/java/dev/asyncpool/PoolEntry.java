@@ -33,14 +33,19 @@ import java.util.concurrent.Future;
  * queuedGen  pusher, before its push: plain       task, after its poll  the push (see IdleQueue)
  * nextIdle   push and poll: volatile              task in poll:         the push's link
  *                                                 volatile
+ * {@link Counted}, in a bounded pool:
+ * counted    the request that won room, before    the entry's finish:   the start's hand-off to
+ *            the creation starts: plain           plain                 executor, or program order
+ * makesRoom  task, after its claiming CAS: plain  the close's finish:   the close's hand-off to the
+ *                                                 plain                 executor
  * </pre>
  *
  * <h2>Handshakes</h2>
  *
  * Two threads each write one variable and then read the other's, and at least one of them must
- * see the other's write. Every write and read in them is volatile (or a CAS or atomic add), so
- * they fall in one total order and the later read sees the earlier write. Each name is quoted at
- * the code.
+ * see the other's write. Every write and read in them is volatile (or a CAS, swap or atomic add,
+ * or under one lock), so they fall in one total order and the later read sees the earlier write.
+ * Each name is quoted at the code.
  *
  * <ul>
  *   <li>BUSY-DROP: a release makes the entry idle (its add to {@code state}), then reads {@code
@@ -60,16 +65,29 @@ import java.util.concurrent.Future;
  *   <li>LAST-CLOSE: a finished close decrements {@code live}, then reads {@code closed};
  *       shutdown sets {@code closed}, then reads {@code live}. One of them completes the shutdown.
  *       ({@code finish}, {@code shutdown}.)
- *   <li>GRACE-END: a creation that ends publishes the instance, then reads {@code graceOver}; a
- *       grace period's end sets {@code graceOver}, then scans the map, skipping creations. The
- *       creation closes its instance itself, or the scan finds it open. ({@code opened}, {@code
- *       forceCloseLeased}.)
- *   <li>DRAIN-CLAIM: {@code invalidate} (or shutdown) adds a leased entry to {@code draining},
- *       then reads CLAIMED; the entry's closer sets CLAIMED, then (in {@code finish}) removes it
- *       from {@code draining}. The closer removes it, or the adder sees the claim and does.
+ *   <li>SETTLED-THEN-GRACE: a creation that ends settles it, then reads {@code graceOver}; a
+ *       grace period's end sets {@code graceOver}, then finds the creation settled and
+ *       force-claims the entry to close the instance offered. The creation does not publish its
+ *       instance, or the grace period's end closes it. ({@code opened}, {@code forceCloseLeased}.)
+ *   <li>LISTED-BEFORE-RETIRED: {@code invalidate} and shutdown list an entry in {@code draining},
+ *       then retire it, after which a request may remove it from the map; a grace period's end
+ *       scans the map, then {@code draining}. It finds the entry in one or the other. ({@code
+ *       invalidate}, {@code shutdown}, {@code forceCloseLeased}.)
+ *   <li>DRAIN-CLAIM: the same lister then reads CLAIMED; the entry's closer sets CLAIMED, then
+ *       (in {@code finish}) removes it from {@code draining}. The closer removes it, or the lister
+ *       sees the claim and does. ({@code invalidate}, {@code shutdown}, {@code finish}.)
  *   <li>STUCK-CLOSE: a close's timeout lists the entry in {@code stuckCloses}, then tries to
  *       settle it (CAS); a completion that loses that CAS then removes it from the list. ({@code
  *       closeNow}.)
+ *   <li>TICKET-SHUTDOWN: a bounded pool's request queues its ticket under the bound's lock, then
+ *       reads {@code closed}; shutdown sets {@code closed}, then withdraws every waiting ticket
+ *       under that lock. The withdrawal finds the ticket, or the request withdraws it itself.
+ *       ({@code admit}, {@code shutdown}.)
+ *   <li>OFFERED-OR-TAKEN and DEADLINE-ARM, races on one variable of a {@link Creation} (a CAS
+ *       or swap each side; the second learns of the first): the factory's instance offered into
+ *       the slot a deadline or grace period's end takes, closed exactly once; a deadline's task
+ *       recorded against the settling that disarms it, cancelled either way. ({@code created},
+ *       {@code forceCloseLeased}; {@link Creation#settle}, {@link Creation#armed}.)
  *   <li>EPOCH-BOUND, an order rather than a meeting: a warm release makes the entry idle, then
  *       reads {@code epoch}; the task publishes epoch e + 1, then reads the clock. A release that
  *       read e came before e + 1 was published, so before the time kept for it: that time bounds
@@ -350,7 +368,7 @@ class PoolEntry<K, R> {
    * completes or fails), its deadline, and a grace period's end. {@link #settle()} lets exactly
    * one of them decide. The instance the factory returns is {@link #offer offered} into a slot
    * that a deadline or a grace period's end that settled the creation {@link #takeInstance
-   * takes}: handshake "offered or taken", whichever of the two comes second learns that the
+   * takes}: handshake OFFERED-OR-TAKEN, whichever of the two comes second learns that the
    * other came first, so the instance is closed exactly once, by the taker or by the late
    * offerer. The deadline is armed lazily (see {@code KeyedPool#armDeadline}); settling cancels
    * it.
@@ -444,8 +462,9 @@ class PoolEntry<K, R> {
       if (settled || !SETTLED.compareAndSet(this, false, true)) {
         return false;
       }
-      // Races with armed(): it swaps its task in for ARMING, we swap DISARMED in for whatever is
-      // there. Whichever swaps second sees the other's mark, and the task is cancelled either way.
+      // Handshake DEADLINE-ARM: races with armed(): it swaps its task in for ARMING, we swap
+      // DISARMED in for whatever is there. Whichever swaps second sees the other's mark, and the
+      // task is cancelled either way.
       if (DEADLINE.getAndSet(this, DISARMED) instanceof Future<?> task) {
         task.cancel(false);
       }
@@ -488,6 +507,7 @@ class PoolEntry<K, R> {
 
     /** Records the scheduled deadline; cancels it if the creation was settled meanwhile. */
     void armed(Future<?> task) {
+      // Handshake DEADLINE-ARM: see settle().
       if (!DEADLINE.compareAndSet(this, ARMING, task)) {
         task.cancel(false);
       }
