@@ -128,6 +128,14 @@ import org.slf4j.LoggerFactory;
  * over 1,000 TTLs; both are read against the task's own count, so a stamp is exact unless the
  * task has not looked at it for that long, and then reads as later, never earlier.
  *
+ * <h3>Shared fields and handshakes</h3>
+ *
+ * {@link PoolEntry} says in one place who writes each field of an entry, with which access mode,
+ * for which read; and names the handshakes, where two threads must see each other's writes
+ * (BUSY-DROP, TASK-SLEEP, SHUTDOWN-SCAN, LAST-CLOSE, SETTLED-THEN-GRACE, LISTED-BEFORE-RETIRED,
+ * DRAIN-CLAIM, STUCK-CLOSE, TICKET-SHUTDOWN, OFFERED-OR-TAKEN, DEADLINE-ARM, EPOCH-BOUND). The
+ * names are quoted at the code.
+ *
  * <h3>The bound</h3>
  *
  * With {@code maxInstances}, {@code maxWeight} or {@code maxConcurrentCreations} set, a cold key's
@@ -141,18 +149,19 @@ import org.slf4j.LoggerFactory;
  * #finish}), and the tickets that then fit start their creations on the executor. The lease path
  * never touches the bound; a release that leaves an entry idle reads one volatile count of waiters,
  * to wake an eviction when one waits. Three handshakes: a ticket queued after shutdown's
- * withdrawal sees {@code closed} (see {@link #admit}); a requester joining a creation that every
- * other requester gave up either keeps it or sees it abandoned, decided under the bound's lock
- * (see {@link #gaveUp} and {@link #joined}); an acquire timeout, a grant and a withdrawal settle
- * each ticket once, under the same lock.
+ * withdrawal sees {@code closed} (TICKET-SHUTDOWN, see {@link #admit}); a requester joining a
+ * creation that every other requester gave up either keeps it or sees it abandoned, decided under
+ * the bound's lock (see {@link #gaveUp} and {@link #joined}); an acquire timeout, a grant and a
+ * withdrawal settle each ticket once, under the same lock.
  *
  * <h3>Shutdown</h3>
  *
  * {@code closed} is set once; then every entry is retired (idle ones claimed and closed at once),
  * and a release that makes an entry idle after that closes it instead of queueing it. A release
  * reads {@code closed} after its atomic add and shutdown scans the entries after setting it, so at
- * least one of them sees the other. {@code live} counts entries from installation to the end of
- * their close; the shutdown future completes when it reaches zero.
+ * least one of them sees the other (handshake SHUTDOWN-SCAN). {@code live} counts entries from
+ * installation to the end of their close; the shutdown future completes when it reaches zero
+ * (handshake LAST-CLOSE).
  *
  * @param <K> the key type
  * @param <R> the resource type
@@ -798,6 +807,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       }
       return;
     }
+    // Handshake SHUTDOWN-SCAN (see PoolEntry): our add, then this read of `closed`.
     if (ttlNanos == 0 || closed) {
       // Close at once. The CAS fails if a retain (or a retain and a release) came in since our
       // add: then that lease's release decides.
@@ -815,14 +825,16 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     if (neverExpires && bound == null) {
       return; // nothing to expire, and no bound to evict for: the task need not own it
     }
-    // Races with the expiry task dropping a busy entry: it clears `queued` and then re-reads the
-    // state; we made the entry idle (the add) and then read `queued`. One of us sees the other.
+    // Handshake BUSY-DROP (see PoolEntry). Races with the expiry task dropping a busy entry: it
+    // clears `queued` and then re-reads the state; we made the entry idle (the add) and then read
+    // `queued`. One of us sees the other.
     if (entry.queued) {
       // The warm path. The task owns the entry and will look at it by its current deadline, so
       // there is no hurry to know the exact time: stamp the task's epoch instead of reading the
-      // clock (which costs more than everything else here). See "Idle stamps" above. One opaque
-      // store of stamp and generation together; no fence: the atomic add already ordered us
-      // against the task, and the word publishes nothing else.
+      // clock (which costs more than everything else here). See "Idle stamps" above; handshake
+      // EPOCH-BOUND: this read of `epoch` comes after our add. One opaque store of stamp and
+      // generation together; no fence: the atomic add already ordered us against the task, and
+      // the word publishes nothing else.
       entry.stampIdle(state, PoolEntry.epochStamp(epoch));
       if (bound != null && bound.waiting() > 0) {
         requestEviction(); // a request waits for room, and this instance could make it
@@ -842,6 +854,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     if (!entry.queued && PoolEntry.QUEUED.compareAndSet(entry, false, true)) {
       entry.queuedGen = PoolEntry.generation(state);
       idleQueue.push(entry);
+      // Handshake TASK-SLEEP (see PoolEntry): we pushed, then read `reaperActive`.
       if (!reaperActive && REAPER_ACTIVE.compareAndSet(this, false, true)) {
         scheduleReaper(Math.min(ttlNanos, epochNanos)); // the first epoch, see "Idle stamps"
       }
@@ -907,9 +920,9 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       startCreation(entry, creation, mayBlock);
       return;
     }
-    // Races with shutdown, which sets `closed` and then withdraws every waiting ticket under the
-    // bound's lock: we queued under that lock, then read `closed`. Either its withdrawal found
-    // our ticket, or we see `closed` here and withdraw it ourselves.
+    // Handshake TICKET-SHUTDOWN. Races with shutdown, which sets `closed` and then withdraws every
+    // waiting ticket under the bound's lock: we queued under that lock, then read `closed`.
+    // Either its withdrawal found our ticket, or we see `closed` here and withdraw it ourselves.
     if (closed) {
       List<Ticket<K, R>> ready = new ArrayList<>();
       if (bound.withdraw(ticket, ready) && creation.settle()) {
@@ -1025,6 +1038,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
    * shutdown's scan of the map may have missed it.
    */
   private boolean begin(PoolEntry<K, R> entry, Creation<R> creation) {
+    // Handshake SHUTDOWN-SCAN: installed, then this read of `closed`.
     if (closed) {
       if (creation.settle()) { // else a grace period's end found it first, and ended it
         creationAborted(entry, creation, null, closedException());
@@ -1150,7 +1164,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     if (listener != null) {
       listener.created(entry.key, instance, createStart); // event: the factory returned
     }
-    // Handshake "offered or taken" (see Creation): if the deadline or a grace period's end took
+    // Handshake OFFERED-OR-TAKEN (see Creation): if the deadline or a grace period's end took
     // the slot first, the creation is over and nobody else will close this instance.
     if (!creation.offer(instance)) {
       closeLate(entry, instance);
@@ -1221,7 +1235,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       // event: opened; before the waiters run, so that it precedes the instance's later events
       listener.opened(entry.key, instance, openStart);
     }
-    // Handshake "settled, then grace": a grace period's end sets graceOver, then finds this
+    // Handshake SETTLED-THEN-GRACE: a grace period's end sets graceOver, then finds this
     // creation settled (by us) and force-claims the entry to close the instance it was offered;
     // we settled, then read graceOver. If we see it, the instance is not even published: the
     // caller that ran the factory reads entry.value and must not lease it either. Whichever of
@@ -1333,7 +1347,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
               if (outcome.compareAndSet(CLOSE_PENDING, CLOSE_TIMED_OUT)) {
                 // Listed only now, once the timeout won: a close that completed in time must
                 // never be named by a shutdown (terminate() may run on the completing thread
-                // while we are here). Handshake "listed, then late?": a completion since our CAS
+                // while we are here). Handshake STUCK-CLOSE: a completion since our CAS
                 // marks the close late, then unlists it; we list it, then look for that mark.
                 stuckCloses.add(entry);
                 if (outcome.get() == CLOSE_LATE) {
@@ -1349,7 +1363,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
           if (outcome.compareAndSet(CLOSE_PENDING, CLOSE_DONE)) {
             closeCompleted(entry, instance, failure, closeStart);
           } else if (outcome.compareAndSet(CLOSE_TIMED_OUT, CLOSE_LATE)) {
-            stuckCloses.remove(entry); // see "listed, then late?" above
+            stuckCloses.remove(entry); // handshake STUCK-CLOSE, see above
             log.info("{}: the close of key {} completed after its timeout", name, describe(entry.key));
           }
         });
@@ -1406,8 +1420,8 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       counted.counted = false; // finish runs once per entry: after its one claim
       startGranted(bound.release(counted.weight, counted.makesRoom));
     }
-    draining.remove(entry);
-    if (live.decrementAndGet() == 0 && closed) {
+    draining.remove(entry); // handshake DRAIN-CLAIM: claimed before, unlisted now
+    if (live.decrementAndGet() == 0 && closed) { // handshake LAST-CLOSE
       terminate();
     }
   }
@@ -1440,13 +1454,14 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     if (entry == null) {
       return false;
     }
-    // Handshake "listed before retired": a grace period's end scans the map, then `draining`.
+    // Handshake LISTED-BEFORE-RETIRED: a grace period's end scans the map, then `draining`.
     // From our retire() on, a request may help-remove the entry from the map (and so may we, just
     // below, before the listener runs): listed first, it is in one place or the other throughout.
     draining.add(entry);
     int retired = entry.retire();
     if (entry.isClaimed()) {
-      // Closing (or even closed, its finish() before our add): no forced close can be needed.
+      // Handshake DRAIN-CLAIM: we listed, then read CLAIMED. Closing (or even closed, its
+      // finish() before our add): no forced close can be needed.
       draining.remove(entry);
     }
     // Logged, never thrown: once retire() claimed the entry, a key whose hashCode throws here must
@@ -1567,8 +1582,9 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         scheduleReaper(Math.max(next - now, MIN_REAP_INTERVAL_NANOS));
         return;
       }
-      // Nothing to watch: sleep. Races with a producer that pushed after our last poll and saw us
-      // active: we clear the flag, then look at the queue; it pushed, then read the flag.
+      // Nothing to watch: sleep. Handshake TASK-SLEEP: races with a producer that pushed after our
+      // last poll and saw us active: we clear the flag, then look at the queue; it pushed, then
+      // read the flag.
       reaperActive = false;
       if (idleQueue.isEmpty() || !REAPER_ACTIVE.compareAndSet(this, false, true)) {
         return;
@@ -1638,6 +1654,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
    * previous number. Returns the time to use for this run.
    */
   private long advanceEpoch(long now) {
+    // Handshake EPOCH-BOUND (see PoolEntry): publish the number, then read the clock.
     if (epochNumber != 0 && now - epochTimes[(int) (epochNumber & EPOCH_MASK)] < epochNanos) {
       return now;
     }
@@ -1688,8 +1705,9 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         return; // closing by another path; keep `queued` set so it is never queued again
       }
       if ((state & REFS) != 0) {
-        // Leased: let go of it; its next release queues it again. Races with that release (see
-        // onIdle): we clear the flag and re-read; if it went idle meanwhile, we take it back.
+        // Leased: let go of it; its next release queues it again. Handshake BUSY-DROP: races with
+        // that release (see onIdle): we clear the flag and re-read; if it went idle meanwhile, we
+        // take it back.
         entry.queued = false;
         state = entry.state;
         if ((state & (REFS | RETIRED)) != 0
@@ -1714,8 +1732,8 @@ final class KeyedPool<K, R> implements Pool<K, R> {
           return;
         }
       } else if (filedAs != null && filedAs.provisional && filedAs.generation == generation) {
-        // Still unstamped (its releaser is slow, or its ticker threw), but idle in this same
-        // generation since we first looked: count from that look. Never early.
+        // Still unstamped (its releaser has yet to store its stamp), but idle in this same
+        // generation since we first looked: count from that look.
         stamp = filedAs.deadline - ttlNanos;
       } else {
         // The releaser has not stamped yet: its stamp will be about now. File it provisionally.
@@ -1952,6 +1970,8 @@ final class KeyedPool<K, R> implements Pool<K, R> {
 
   @Override
   public CompletableFuture<Void> closeAsync() {
+    // Handshakes SHUTDOWN-SCAN and LAST-CLOSE (see PoolEntry): set `closed`, then shutdown()
+    // scans the map and reads `live`.
     if (!closed && CLOSED.compareAndSet(this, false, true)) {
       shutdown();
     }
@@ -1979,14 +1999,15 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     log.debug("{}: shutting down, {} live instances", name, live.get());
     for (PoolEntry<K, R> entry : map.values()) {
       // Idle: claimed and closed now. Leased or being created: retired, closed by the last
-      // release or by the end of the creation. "Listed before retired", as in invalidate: a
+      // release or by the end of the creation. Handshake LISTED-BEFORE-RETIRED, as in invalidate: a
       // request that read `closed` before we set it may help-remove the retired entry from the
       // map, and a grace period's end (another thread's closeAsync(Duration) need not wait for
       // this scan) must find it in `draining` then.
       draining.add(entry);
       int retired = entry.retire();
       if (entry.isClaimed()) {
-        draining.remove(entry); // idle (claimed just now) or closing by another path
+        // Handshake DRAIN-CLAIM: idle (claimed just now) or closing by another path.
+        draining.remove(entry);
       }
       if (retired > 0) {
         closeClaimed(entry);
@@ -1996,6 +2017,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     }
     if (bound != null) {
       // Waiting creations never started: fail their requesters now, not at the acquire timeout.
+      // Handshake TICKET-SHUTDOWN: `closed` is set, then the waiting tickets are withdrawn.
       for (Ticket<K, R> ticket : bound.withdrawAll()) {
         ScheduledFuture<?> timer = ticket.timeout;
         if (timer != null) {
@@ -2007,13 +2029,13 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         }
       }
     }
-    if (live.get() == 0) {
+    if (live.get() == 0) { // handshake LAST-CLOSE: `closed` was set before
       terminate();
     }
   }
 
   private void forceCloseLeased() {
-    graceOver = true; // before the scan: see opened()
+    graceOver = true; // before the scan: handshake SETTLED-THEN-GRACE, see opened()
     List<PoolEntry<K, R>> leased = new ArrayList<>(map.values());
     leased.addAll(draining);
     for (PoolEntry<K, R> entry : leased) {
@@ -2023,7 +2045,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         Creation<R> creation = creationOf(value);
         if (creation.settle()) {
           // Still being created: its waiters fail now; an instance made is closed now, one the
-          // factory returns later is closed then (handshake "offered or taken").
+          // factory returns later is closed then (handshake OFFERED-OR-TAKEN).
           log.warn(
               "{}: the creation of key {} was still under way: grace period over",
               name,
@@ -2031,7 +2053,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
           creationAborted(entry, creation, creation.takeInstance(), closedException());
           continue;
         }
-        // Settled by its own end (see "settled, then grace" in opened()) or its deadline, which
+        // Settled by its own end (handshake SETTLED-THEN-GRACE in opened()) or its deadline, which
         // took the instance already. Whoever force-claims the entry first closes what was offered.
         instance = creation.instance();
         if (instance == null) {

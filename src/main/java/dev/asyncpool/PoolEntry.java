@@ -13,6 +13,87 @@ import java.util.concurrent.Future;
  * <p>Kept to 48 bytes (compressed oops) because an idle pool is mostly these: no reference to the
  * pool, the creation future dropped once the instance is open, and the idle queue's link stored
  * here instead of in a separate queue node.
+ *
+ * <h2>Who writes each field, and for which read</h2>
+ *
+ * "Task" is the pool's expiry task, one run at a time; the "pusher" is the release that won
+ * {@code queued} and pushes the entry onto the task's queue. {@link Creation} describes its own.
+ *
+ * <pre>
+ * field      written by: with                     read by: with         pairs with
+ * key        the constructor: final               anyone: plain         the map's publication
+ * value      the creator: volatile (a Creation,   a lessee, after its   its retain (set before a
+ *            then the instance, once)             retain: volatile      lease is handed out)
+ * state      retain, release: atomic add;         anyone: volatile      its other changes: one
+ *            retire, claim, expire: CAS                                 word, one total order
+ * idle       the release that left it idle:       task, after reading   nothing: its generation
+ *            opaque, one store (see below)        state: opaque         says which state it is for
+ * queued     pusher: CAS to true; task: volatile  a release: volatile   BUSY-DROP
+ *            false (drop), CAS (take it back)
+ * queuedGen  pusher, before its push: plain       task, after its poll  the push (see IdleQueue)
+ * nextIdle   push and poll: volatile              task in poll:         the push's link
+ *                                                 volatile
+ * {@link Counted}, in a bounded pool:
+ * counted    the request that won room, before    the entry's finish:   the start's hand-off to
+ *            the creation starts: plain           plain                 executor, or program order
+ * makesRoom  task, after its claiming CAS: plain  the close's finish:   the close's hand-off to the
+ *                                                 plain                 executor
+ * </pre>
+ *
+ * <h2>Handshakes</h2>
+ *
+ * Two threads each write one variable and then read the other's, and at least one of them must
+ * see the other's write. Every write and read in them is volatile (or a CAS, swap or atomic add,
+ * or under one lock), so they fall in one total order and the later read sees the earlier write.
+ * Each name is quoted at the code.
+ *
+ * <ul>
+ *   <li>BUSY-DROP: a release makes the entry idle (its add to {@code state}), then reads {@code
+ *       queued}; the task letting go of the entry it found leased writes {@code queued = false},
+ *       then reads {@code state} again. The release queues the entry itself, or the task takes it
+ *       back; missed, the entry would be idle, owned by nobody, and never expire. ({@code onIdle},
+ *       {@code visit}; LincheckRaceTest's lastReleaseRacingTheTaskDroppingTheBusyEntry.)
+ *   <li>TASK-SLEEP: a release pushes the entry (the swap of the queue's tail), then reads {@code
+ *       reaperActive}; the task about to sleep writes {@code reaperActive = false}, then reads the
+ *       tail. The release schedules the task, or the task sees the entry and runs on. ({@code
+ *       onIdle}, {@code reap}.)
+ *   <li>SHUTDOWN-SCAN: a release makes the entry idle, then reads {@code closed}; shutdown sets
+ *       {@code closed}, then retires every entry in the map. The release closes the entry, or
+ *       shutdown finds it idle and claims it. A new entry is installed, then {@code begin} reads
+ *       {@code closed}, with the same outcome. ({@code onIdle}, {@code begin}, {@code
+ *       closeAsync}.)
+ *   <li>LAST-CLOSE: a finished close decrements {@code live}, then reads {@code closed};
+ *       shutdown sets {@code closed}, then reads {@code live}. One of them completes the shutdown.
+ *       ({@code finish}, {@code shutdown}.)
+ *   <li>SETTLED-THEN-GRACE: a creation that ends settles it, then reads {@code graceOver}; a
+ *       grace period's end sets {@code graceOver}, then finds the creation settled and
+ *       force-claims the entry to close the instance offered. The creation does not publish its
+ *       instance, or the grace period's end closes it. ({@code opened}, {@code forceCloseLeased}.)
+ *   <li>LISTED-BEFORE-RETIRED: {@code invalidate} and shutdown list an entry in {@code draining},
+ *       then retire it, after which a request may remove it from the map; a grace period's end
+ *       scans the map, then {@code draining}. It finds the entry in one or the other. ({@code
+ *       invalidate}, {@code shutdown}, {@code forceCloseLeased}.)
+ *   <li>DRAIN-CLAIM: the same lister then reads CLAIMED; the entry's closer sets CLAIMED, then
+ *       (in {@code finish}) removes it from {@code draining}. The closer removes it, or the lister
+ *       sees the claim and does. ({@code invalidate}, {@code shutdown}, {@code finish}.)
+ *   <li>STUCK-CLOSE: a close's timeout wins the outcome's CAS, then lists the entry in {@code
+ *       stuckCloses}, then reads the outcome; a completion that comes after marks the outcome
+ *       late, then unlists the entry. One of the two unlistings runs, so a close that completed
+ *       is never named by a shutdown, and one still stuck is. ({@code closeNow}.)
+ *   <li>TICKET-SHUTDOWN: a bounded pool's request queues its ticket under the bound's lock, then
+ *       reads {@code closed}; shutdown sets {@code closed}, then withdraws every waiting ticket
+ *       under that lock. The withdrawal finds the ticket, or the request withdraws it itself.
+ *       ({@code admit}, {@code shutdown}.)
+ *   <li>OFFERED-OR-TAKEN and DEADLINE-ARM, races on one variable of a {@link Creation} (a CAS
+ *       or swap each side; the second learns of the first): the factory's instance offered into
+ *       the slot a deadline or grace period's end takes, closed exactly once; a deadline's task
+ *       recorded against the settling that disarms it, cancelled either way. ({@code created},
+ *       {@code forceCloseLeased}; {@link Creation#settle}, {@link Creation#armed}.)
+ *   <li>EPOCH-BOUND, an order rather than a meeting: a warm release makes the entry idle, then
+ *       reads {@code epoch}; the task publishes epoch e + 1, then reads the clock. A release that
+ *       read e came before e + 1 was published, so before the time kept for it: that time bounds
+ *       the release, late and never early. ({@code onIdle}, {@code advanceEpoch}.)
+ * </ul>
  */
 class PoolEntry<K, R> {
 
@@ -288,7 +369,7 @@ class PoolEntry<K, R> {
    * completes or fails), its deadline, and a grace period's end. {@link #settle()} lets exactly
    * one of them decide. The instance the factory returns is {@link #offer offered} into a slot
    * that a deadline or a grace period's end that settled the creation {@link #takeInstance
-   * takes}: handshake "offered or taken", whichever of the two comes second learns that the
+   * takes}: handshake OFFERED-OR-TAKEN, whichever of the two comes second learns that the
    * other came first, so the instance is closed exactly once, by the taker or by the late
    * offerer. The deadline is armed lazily (see {@code KeyedPool#armDeadline}); settling cancels
    * it.
@@ -382,8 +463,9 @@ class PoolEntry<K, R> {
       if (settled || !SETTLED.compareAndSet(this, false, true)) {
         return false;
       }
-      // Races with armed(): it swaps its task in for ARMING, we swap DISARMED in for whatever is
-      // there. Whichever swaps second sees the other's mark, and the task is cancelled either way.
+      // Handshake DEADLINE-ARM: races with armed(): it swaps its task in for ARMING, we swap
+      // DISARMED in for whatever is there. Whichever swaps second sees the other's mark, and the
+      // task is cancelled either way.
       if (DEADLINE.getAndSet(this, DISARMED) instanceof Future<?> task) {
         task.cancel(false);
       }
@@ -426,6 +508,7 @@ class PoolEntry<K, R> {
 
     /** Records the scheduled deadline; cancels it if the creation was settled meanwhile. */
     void armed(Future<?> task) {
+      // Handshake DEADLINE-ARM: see settle().
       if (!DEADLINE.compareAndSet(this, ARMING, task)) {
         task.cancel(false);
       }

@@ -80,6 +80,9 @@ class GenerationWrapAroundTest extends PoolTestSupport {
     assertThat(PoolEntry.isEpochStamp(PoolEntry.idleStamp(idle)))
         .as("stamped with the expiry task's epoch, the bound that needs no clock")
         .isTrue();
+    assertThat(PoolLog.lines())
+        .containsExactly(
+            "ERROR test-pool: the ticker failed while key k went idle | IllegalStateException");
     scheduler.advance(Duration.ofSeconds(1));
     assertThat(resource.closes)
         .as("closed 1 s after its last release with a 10 s TTL (trusted the stamp of t=0)")

@@ -44,7 +44,7 @@ class IdleWordTest {
 
   @Test
   void aGenerationThatWrapsIsStillWrittenWithItsOwnStamp() {
-    PoolEntry<String, Object> entry = PoolEntry.creating("k", 0);
+    PoolEntry<String, Object> entry = PoolEntry.creating("k", PoolEntry.Creation.NO_START);
     long old = PoolEntry.GEN; // idle in generation 1 at time 0
     entry.stampIdle(old, PoolEntry.timeStamp(0));
     // 2^32 - 1 releases later (one lease held throughout), the last lease is released: the

@@ -73,7 +73,8 @@ class LincheckRaceTest {
    * The expiry task drops an entry it finds leased (its next release queues it again), clearing
    * {@code queued} and then re-reading the state: a last release that comes in between, sees the
    * entry still owned and so does not queue it, must be taken back by that re-read, or the entry
-   * is never looked at again and never expires (a lost wake-up).
+   * is never looked at again and never expires (a lost wake-up). Handshake BUSY-DROP in {@link
+   * PoolEntry}.
    */
   @Test
   void lastReleaseRacingTheTaskDroppingTheBusyEntry() {
