@@ -2,6 +2,7 @@ package dev.asyncpool.bench;
 
 import com.github.benmanes.caffeine.cache.Cache;
 import dev.asyncpool.Lease;
+import dev.asyncpool.LeaseFunction;
 import dev.asyncpool.Pool;
 import io.grpc.internal.SharedResourceHolder;
 import java.time.Duration;
@@ -39,7 +40,8 @@ public class WarmLease {
   private static final Function<String, Client> NEW_CLIENT = Client::new;
 
   /** {@code apply}'s action: hands the instance back for the blackhole, as the others consume it. */
-  private static final Function<Client, Client> CONSUME_NOTHING = client -> client;
+  private static final LeaseFunction<Client, Client, RuntimeException> CONSUME_NOTHING =
+      client -> client;
 
   String[] names;
   Pool<String, Client> pool;
