@@ -8,6 +8,8 @@ import static dev.asyncpool.PoolEntry.RETIRED;
 import static dev.asyncpool.PoolEntry.STATE;
 import static java.util.concurrent.TimeUnit.NANOSECONDS;
 
+import dev.asyncpool.Bound.Ticket;
+import dev.asyncpool.PoolEntry.Counted;
 import dev.asyncpool.PoolEntry.Creation;
 import java.io.InvalidObjectException;
 import java.io.NotSerializableException;
@@ -17,6 +19,7 @@ import java.io.Serializable;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.time.Duration;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashSet;
@@ -38,7 +41,9 @@ import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
+import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Function;
+import java.util.function.ToLongFunction;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -91,18 +96,22 @@ import org.slf4j.LoggerFactory;
  *
  * The release that makes an entry idle, if the expiry task does not already own it, stamps it with
  * the time (one clock read), pushes it onto an intrusive MPSC queue and wakes the task if it
- * sleeps. With one
- * TTL for all keys, entries become due in the order they went idle, so the task only ever looks at
- * the head: it stops at the first idle entry not yet due and sleeps until then. An entry that was
+ * sleeps. With one TTL for all keys, entries become due in the order they went idle, so the task
+ * only ever looks at the head: it stops at the first idle entry not yet due and sleeps until then.
+ * (Queue order is stamp order unless a releasing thread stalls between its clock read and its
+ * push: its entry then waits behind later stamps, late by up to that stall, never early. The TTL's
+ * Javadoc says so; {@code StalledReleaseTest}.) An entry that was
  * leased again while queued is either busy (dropped; its next release queues it again) or idle
  * with a later stamp (moved to a small heap ordered by its real deadline). So the task's work
  * grows with the number of entries that go idle, not with the number of leases, and a lease of an
  * entry the task already owns touches neither the queue nor the scheduler.
  *
  * <p>The idle stamp is written after the release that made the entry idle, so the task may see an
- * idle entry whose stamp is stale. The release generation settles it: the stamp is trusted only if
- * it was written for the generation in the state word, and the CAS that retires the entry expects
- * that same state, so an expiry can never act on a stamp older than the last release.
+ * idle entry whose stamp is stale. The release generation settles it: each release that leaves
+ * the entry idle writes its generation and its stamp together, in one store (PoolEntry's idle
+ * word); the stamp is trusted only if that generation is the one in the state word, and the CAS
+ * that retires the entry expects that same state, so an expiry can never act on a stamp older
+ * than the last release.
  *
  * <h3>Idle stamps</h3>
  *
@@ -112,18 +121,47 @@ import org.slf4j.LoggerFactory;
  * publishes the new number, then reads the clock and keeps that time. A release that read epoch
  * {@code e} happened before epoch {@code e + 1} was published, so before the time kept for
  * {@code e + 1}: counting the TTL from that time is never early, and at most one epoch (a 64th of
- * the TTL, at least 1 ms) plus the task's 1 ms batching late. An entry stamped with the current epoch is looked
- * at again when the next one starts. Precise stamps are stored as the time since the pool was
- * built (never negative), epoch stamps as {@code -1 - epoch}, so the one field tells which it is
- * and is written in one store.
+ * the TTL, at least 1 ms) plus the task's 1 ms batching late. An entry stamped with the current
+ * epoch is looked at again when the next one starts. A release whose clock read throws stamps the
+ * epoch too. A stamp has 31 bits: an epoch number, or a time since the pool was built (never
+ * negative) in units of a power of ten nanoseconds, rounded up, chosen so that 2^30 of them span
+ * over 1,000 TTLs; both are read against the task's own count, so a stamp is exact unless the
+ * task has not looked at it for that long, and then reads as later, never earlier.
+ *
+ * <h3>Shared fields and handshakes</h3>
+ *
+ * {@link PoolEntry} says in one place who writes each field of an entry, with which access mode,
+ * for which read; and names the handshakes, where two threads must see each other's writes
+ * (BUSY-DROP, TASK-SLEEP, SHUTDOWN-SCAN, LAST-CLOSE, SETTLED-THEN-GRACE, LISTED-BEFORE-RETIRED,
+ * DRAIN-CLAIM, STUCK-CLOSE, TICKET-SHUTDOWN, OFFERED-OR-TAKEN, DEADLINE-ARM, EPOCH-BOUND). The
+ * names are quoted at the code.
+ *
+ * <h3>The bound</h3>
+ *
+ * With {@code maxInstances}, {@code maxWeight} or {@code maxConcurrentCreations} set, a cold key's
+ * placeholder is a {@link Counted} entry with a {@link Bound.Ticket}, made (weighed) before it is
+ * installed, so that every request that joins it counts in its creation's interest. {@link
+ * Bound} grants room and a creation slot in arrival order; a ticket that must wait makes its
+ * requesters wait on the creation's future as usual, and asks the expiry task to evict (see
+ * {@link #evict}): eviction consumes the same idle queue as expiry, under the same {@link
+ * #taskLock}, and claims an idle entry with the same CAS, so a lease racing it either keeps the
+ * instance or finds it retired. An entry's weight is given back when its close ends ({@link
+ * #finish}), and the tickets that then fit start their creations on the executor. The lease path
+ * never touches the bound; a release that leaves an entry idle reads one volatile count of waiters,
+ * to wake an eviction when one waits. Three handshakes: a ticket queued after shutdown's
+ * withdrawal sees {@code closed} (TICKET-SHUTDOWN, see {@link #admit}); a requester joining a
+ * creation that every other requester gave up either keeps it or sees it abandoned, decided under
+ * the bound's lock (see {@link #gaveUp} and {@link #joined}); an acquire timeout, a grant and a
+ * withdrawal settle each ticket once, under the same lock.
  *
  * <h3>Shutdown</h3>
  *
  * {@code closed} is set once; then every entry is retired (idle ones claimed and closed at once),
  * and a release that makes an entry idle after that closes it instead of queueing it. A release
  * reads {@code closed} after its atomic add and shutdown scans the entries after setting it, so at
- * least one of them sees the other. {@code live} counts entries from installation to the end of
- * their close; the shutdown future completes when it reaches zero.
+ * least one of them sees the other (handshake SHUTDOWN-SCAN). {@code live} counts entries from
+ * installation to the end of their close; the shutdown future completes when it reaches zero
+ * (handshake LAST-CLOSE).
  *
  * @param <K> the key type
  * @param <R> the resource type
@@ -159,12 +197,15 @@ final class KeyedPool<K, R> implements Pool<K, R> {
 
   private static final VarHandle CLOSED;
   private static final VarHandle REAPER_ACTIVE;
+  private static final VarHandle EVICTION_SCHEDULED;
 
   static {
     try {
       MethodHandles.Lookup lookup = MethodHandles.lookup();
       CLOSED = lookup.findVarHandle(KeyedPool.class, "closed", boolean.class);
       REAPER_ACTIVE = lookup.findVarHandle(KeyedPool.class, "reaperActive", boolean.class);
+      EVICTION_SCHEDULED =
+          lookup.findVarHandle(KeyedPool.class, "evictionScheduled", boolean.class);
       // Initialize now the classes a first lease needs. Class initialization holds a monitor, and
       // thousands of virtual threads racing through it on first use would pin their carriers.
       for (Class<?> type :
@@ -186,8 +227,11 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   /** An epoch lasts at least this long: a 64th of the TTL, at least 1 ms. */
   private final transient long epochNanos;
 
-  /** The ticker's reading when the pool was built; precise idle stamps count from it. */
+  /** The ticker's reading when the pool was built; time stamps count from it. */
   private final transient long tickerOrigin;
+
+  /** The unit of time stamps, in nanoseconds: see {@link #stampUnitNanos(long)}. */
+  private final transient long stampUnitNanos;
 
   /** The number of the expiry task's current epoch. Written by the task only. */
   private transient volatile long epoch;
@@ -267,6 +311,20 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   private final transient LongAdder closes = new LongAdder();
   private final transient LongAdder closeFailures = new LongAdder();
   private final transient LongAdder leaks = new LongAdder();
+  private final transient LongAdder evictions = new LongAdder();
+
+  // ---- The bound (see Bound); all null or unused in an unbounded pool ----
+  private final transient Bound<K, R> bound;
+  private final transient ToLongFunction<? super K> weigher;
+  private final transient long acquireTimeoutNanos;
+
+  /** Runs {@link #evict()} on the scheduler; at most one is pending at a time. */
+  private final transient Runnable evictionTask = this::runEviction;
+
+  private transient volatile boolean evictionScheduled;
+
+  /** Held by the expiry task and by evictions, which both consume the idle queue. */
+  private final transient ReentrantLock taskLock = new ReentrantLock();
 
   KeyedPool(PoolConfig<K, R> config) {
     this.config = config;
@@ -278,6 +336,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     this.epochNanos = Math.max(ttlNanos / EPOCHS_PER_TTL, MIN_REAP_INTERVAL_NANOS);
     this.ticker = config.ticker() == null ? Ticker.systemTicker() : config.ticker();
     this.tickerOrigin = readOrigin(ticker);
+    this.stampUnitNanos = stampUnitNanos(ttlNanos);
     this.scheduler = config.scheduler() == null ? DefaultScheduler.get() : config.scheduler();
     this.executor = config.executor() == null ? ForkJoinPool.commonPool() : config.executor();
     this.closeThreads = config.executor() == null ? new CloseThreads(config.name()) : null;
@@ -291,6 +350,12 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     Function<Object, ? extends CharSequence> formatter =
         (Function<Object, ? extends CharSequence>) config.keyFormatter();
     this.keyFormatter = formatter;
+    this.bound =
+        config.bounded()
+            ? new Bound<>(config.maxWeight(), config.maxConcurrentCreations())
+            : null;
+    this.weigher = config.weigher();
+    this.acquireTimeoutNanos = PoolConfig.saturatedNanos(config.acquireTimeout());
     this.listener =
         config.listener() == null
             ? null
@@ -322,8 +387,11 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         }
         return newLease(entry);
       }
-      misses.increment();
-      return awaitCreation(entry, creationOf(value));
+      Creation<R> creation = creationOf(value);
+      if (joined(entry, creation)) {
+        misses.increment();
+        return awaitCreation(entry, creation);
+      }
     }
     return getSlow(key);
   }
@@ -341,8 +409,11 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         }
         return newLease(entry);
       }
-      misses.increment();
-      return awaitCreation(entry, creationOf(value), timeout);
+      Creation<R> creation = creationOf(value);
+      if (joined(entry, creation)) {
+        misses.increment();
+        return awaitCreation(entry, creation, timeout);
+      }
     }
     // The factory runs on the executor (mayBlock = false): this caller only waits, and can stop.
     entry = retainOrCreate(key, false);
@@ -402,8 +473,8 @@ final class KeyedPool<K, R> implements Pool<K, R> {
           release(entry);
         }
       }
-      misses.increment();
-      lease = awaitCreation(entry, creationOf(value));
+      Creation<R> creation = creationOf(value);
+      lease = joined(entry, creation) ? awaitMiss(entry, creation) : getSlow(key);
     } else {
       lease = getSlow(key);
     }
@@ -432,13 +503,46 @@ final class KeyedPool<K, R> implements Pool<K, R> {
           release(entry);
         }
       }
-      misses.increment();
-      lease = awaitCreation(entry, creationOf(value));
+      Creation<R> creation = creationOf(value);
+      lease = joined(entry, creation) ? awaitMiss(entry, creation) : getSlow(key);
     } else {
       lease = getSlow(key);
     }
     try (lease) {
       action.accept(lease.get());
+    }
+  }
+
+  /** A miss that joined a creation: waits for it. */
+  private Lease<R> awaitMiss(PoolEntry<K, R> entry, Creation<R> creation) {
+    misses.increment();
+    return awaitCreation(entry, creation);
+  }
+
+  /**
+   * Joins the creation of an entry this caller just retained. In a bounded pool a creation that
+   * every requester gave up while it waited for room is abandoned: then this share is given back,
+   * the entry is helped out of the map, and the caller looks again (false). Unbounded pools never
+   * abandon a creation.
+   */
+  private boolean joined(PoolEntry<K, R> entry, Creation<R> creation) {
+    if (creation.ticket == null || creation.join()) {
+      return true;
+    }
+    // Abandoned: withdrawAbandoned() set it so under the bound's lock before failing it, and the
+    // shares of those who gave up stay with it until its forced claim, so this release is never
+    // the last one of an entry that is not yet retired.
+    release(entry);
+    removeFromMap(entry);
+    return false;
+  }
+
+  /** Starts a creation now: here if the caller may block or the factory is asynchronous. */
+  private void startCreation(PoolEntry<K, R> entry, Creation<R> creation, boolean mayBlock) {
+    if (mayBlock || asyncFactory != null) {
+      runFactory(entry, creation); // an async factory must not block: it runs here
+    } else {
+      execute(() -> runFactory(entry, creation), entry, creation);
     }
   }
 
@@ -463,7 +567,8 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       }
       PoolEntry<K, R> entry = map.get(key);
       if (entry == null) {
-        PoolEntry<K, R> fresh = PoolEntry.creating(key, creationStart());
+        PoolEntry<K, R> fresh =
+            bound == null ? PoolEntry.creating(key, creationStart()) : newCounted(key);
         // Counted before it is installed: from then on a grace period's end may find it, end its
         // creation and finish it (see forceCloseLeased), which must not come before the count.
         live.incrementAndGet();
@@ -472,10 +577,10 @@ final class KeyedPool<K, R> implements Pool<K, R> {
           misses.increment();
           Creation<R> creation = creationOf(fresh.value);
           if (begin(fresh, creation)) {
-            if (mayBlock || asyncFactory != null) {
-              runFactory(fresh, creation); // an async factory must not block: it runs here
+            if (bound != null) {
+              admit((Counted<K, R>) fresh, creation, mayBlock);
             } else {
-              execute(() -> runFactory(fresh, creation), fresh, creation);
+              startCreation(fresh, creation, mayBlock);
             }
           }
           return fresh;
@@ -485,7 +590,11 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         }
       }
       if (retain(entry)) {
-        if (entry.value instanceof Creation) {
+        Object value = entry.value;
+        if (value instanceof Creation) {
+          if (!joined(entry, creationOf(value))) {
+            continue; // abandoned while it waited for room; joined() helped remove it
+          }
           misses.increment();
         } else if (recordStats) {
           hits.increment();
@@ -523,11 +632,13 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       creation.future.thenRun(() -> release(entry));
+      gaveUp(entry, creation);
       throw new CompletionException(
           new InterruptedException(
               name + ": interrupted while waiting for key " + describe(entry.key)));
     } catch (TimeoutException e) {
       creation.future.thenRun(() -> release(entry));
+      gaveUp(entry, creation);
       throw new CompletionException(
           new TimeoutException(
               name
@@ -553,8 +664,11 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         }
         return CompletableFuture.completedFuture(newLease(entry));
       }
-      misses.increment();
-      return leaseWhenCreated(entry, creationOf(value));
+      Creation<R> creation = creationOf(value);
+      if (joined(entry, creation)) {
+        misses.increment();
+        return leaseWhenCreated(entry, creation);
+      }
     }
     return acquireSlow(key);
   }
@@ -591,6 +705,16 @@ final class KeyedPool<K, R> implements Pool<K, R> {
             lease.close();
           }
         });
+    if (creation.ticket != null) {
+      // Bounded: a caller that cancels while the creation still waits for room gives up its
+      // place (see gaveUp); once the creation runs, a cancel changes nothing but this future.
+      result.whenComplete(
+          (lease, failure) -> {
+            if (failure instanceof CancellationException && !creation.future.isDone()) {
+              gaveUp(entry, creation);
+            }
+          });
+    }
     return result;
   }
 
@@ -683,6 +807,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       }
       return;
     }
+    // Handshake SHUTDOWN-SCAN (see PoolEntry): our add, then this read of `closed`.
     if (ttlNanos == 0 || closed) {
       // Close at once. The CAS fails if a retain (or a retain and a release) came in since our
       // add: then that lease's release decides.
@@ -697,37 +822,45 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       }
       return;
     }
-    if (neverExpires) {
-      return;
+    if (neverExpires && bound == null) {
+      return; // nothing to expire, and no bound to evict for: the task need not own it
     }
-    // Races with the expiry task dropping a busy entry: it clears `queued` and then re-reads the
-    // state; we made the entry idle (the add) and then read `queued`. One of us sees the other.
+    // Handshake BUSY-DROP (see PoolEntry). Races with the expiry task dropping a busy entry: it
+    // clears `queued` and then re-reads the state; we made the entry idle (the add) and then read
+    // `queued`. One of us sees the other.
     if (entry.queued) {
       // The warm path. The task owns the entry and will look at it by its current deadline, so
       // there is no hurry to know the exact time: stamp the task's epoch instead of reading the
-      // clock (which costs more than everything else here). See "Idle stamps" above. A release
-      // store publishes the stamp to the task's acquire read of idleGen; no full fence is needed:
-      // the atomic add already ordered us against the task.
-      entry.idleStamp = -1 - epoch;
-      PoolEntry.IDLE_GEN.setRelease(entry, PoolEntry.generation(state));
+      // clock (which costs more than everything else here). See "Idle stamps" above; handshake
+      // EPOCH-BOUND: this read of `epoch` comes after our add. One opaque store of stamp and
+      // generation together; no fence: the atomic add already ordered us against the task, and
+      // the word publishes nothing else.
+      entry.stampIdle(state, PoolEntry.epochStamp(epoch));
+      if (bound != null && bound.waiting() > 0) {
+        requestEviction(); // a request waits for room, and this instance could make it
+      }
       return;
     }
+    int stamp;
     try {
-      long sinceOrigin = ticker.read() - tickerOrigin;
-      // Before the origin only if the ticker went back: then the origin, which is later.
-      entry.idleStamp = Math.max(sinceOrigin, 0);
-      PoolEntry.IDLE_GEN.setRelease(entry, PoolEntry.generation(state));
+      stamp = timeStamp(ticker.read());
     } catch (RuntimeException | Error e) {
-      // A broken ticker must not lose the entry: leave it unstamped for this generation; the
-      // expiry task then measures its idle time from its own first look at it.
+      // A broken ticker must not lose the entry, nor leave an older stamp standing for this
+      // generation: stamp the epoch instead, a bound that needs no clock (see "Idle stamps").
       log.error("{}: the ticker failed while key {} went idle", name, describe(entry.key), e);
+      stamp = PoolEntry.epochStamp(epoch);
     }
+    entry.stampIdle(state, stamp);
     if (!entry.queued && PoolEntry.QUEUED.compareAndSet(entry, false, true)) {
-      entry.queuedGen = (short) PoolEntry.generation(state);
+      entry.queuedGen = PoolEntry.generation(state);
       idleQueue.push(entry);
+      // Handshake TASK-SLEEP (see PoolEntry): we pushed, then read `reaperActive`.
       if (!reaperActive && REAPER_ACTIVE.compareAndSet(this, false, true)) {
         scheduleReaper(Math.min(ttlNanos, epochNanos)); // the first epoch, see "Idle stamps"
       }
+    }
+    if (bound != null && bound.waiting() > 0) {
+      requestEviction(); // after the push: the eviction finds this entry in the queue
     }
   }
 
@@ -735,11 +868,177 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   // Creation
   // =========================================================================================
 
+  // ---- Creation under the bound (see Bound) ----------------------------------------------------
+
+  /**
+   * A new placeholder for a bounded pool, with its weight and its ticket set before it is
+   * installed, so that every request that finds it installed counts in its interest. The weigher
+   * is user code: it runs here, before anything is installed, and its failure is the caller's.
+   */
+  private Counted<K, R> newCounted(K key) {
+    long weight = weigher == null ? 1 : weigher.applyAsLong(key);
+    if (weight < 0) {
+      throw new IllegalArgumentException(
+          name + ": the weigher returned a negative weight " + weight + " for key " + describe(key));
+    }
+    if (weight > bound.maxWeight()) {
+      throw new PoolExhaustedException(
+          name
+              + ": key "
+              + describe(key)
+              + " has weight "
+              + weight
+              + ", more than maxWeight "
+              + bound.maxWeight()
+              + " on its own: it can never fit");
+    }
+    Counted<K, R> fresh = PoolEntry.creatingCounted(key, weight, creationStart());
+    long since = listenerFreeRead();
+    creationOf(fresh.value).ticket = new Ticket<>(fresh, weight, acquireTimeoutNanos > 0, since);
+    return fresh;
+  }
+
+  /** The ticker's time for a message, or 0 if it throws (a message is not worth a failure). */
+  private long listenerFreeRead() {
+    try {
+      return ticker.read();
+    } catch (RuntimeException e) {
+      return 0;
+    }
+  }
+
+  /**
+   * Starts the creation of a freshly installed placeholder if the bound has room and a creation
+   * slot for it; otherwise leaves it waiting (its requesters wait on its future as usual), arms
+   * its acquire timeout and asks the expiry task to evict.
+   */
+  private void admit(Counted<K, R> entry, Creation<R> creation, boolean mayBlock) {
+    @SuppressWarnings("unchecked")
+    Ticket<K, R> ticket = (Ticket<K, R>) creation.ticket;
+    if (bound.admit(ticket)) {
+      entry.counted = true;
+      startCreation(entry, creation, mayBlock);
+      return;
+    }
+    // Handshake TICKET-SHUTDOWN. Races with shutdown, which sets `closed` and then withdraws every
+    // waiting ticket under the bound's lock: we queued under that lock, then read `closed`.
+    // Either its withdrawal found our ticket, or we see `closed` here and withdraw it ourselves.
+    if (closed) {
+      List<Ticket<K, R>> ready = new ArrayList<>();
+      if (bound.withdraw(ticket, ready) && creation.settle()) {
+        creationAborted(entry, creation, null, closedException());
+      }
+      startGranted(ready);
+      return;
+    }
+    if (ticket.mayWait) {
+      ScheduledFuture<?> timer =
+          schedule(() -> acquireTimedOut(entry, creation, ticket), acquireTimeoutNanos);
+      ticket.timeout = timer;
+      if (!bound.isWaiting(ticket)) {
+        timer.cancel(false); // granted meanwhile, by a release on another thread
+      }
+    }
+    requestEviction();
+  }
+
+  /** Starts the creations the bound just let in; any thread, outside the bound's lock. */
+  private void startGranted(List<Ticket<K, R>> ready) {
+    for (Ticket<K, R> ticket : ready) {
+      ScheduledFuture<?> timer = ticket.timeout;
+      if (timer != null) {
+        timer.cancel(false);
+      }
+      Counted<K, R> entry = (Counted<K, R>) ticket.entry;
+      entry.counted = true;
+      Creation<R> creation = creationOf(entry.value);
+      // Not on this thread: it may be a releasing caller, or the end of another key's close.
+      execute(() -> runFactory(entry, creation), entry, creation);
+    }
+  }
+
+  /**
+   * A creation ended, well or not: its creation slot goes to the next in line. A creation that
+   * ended while it still waited (its deadline, or a grace period's end, settled it first) leaves
+   * the queue, so that it is never started after its end.
+   */
+  private void creationEnded(Creation<R> creation) {
+    @SuppressWarnings("unchecked")
+    Ticket<K, R> ticket = (Ticket<K, R>) creation.ticket;
+    if (ticket != null) {
+      List<Ticket<K, R>> ready = new ArrayList<>();
+      bound.withdraw(ticket, ready); // false, and a no-op, unless it still waited
+      ready.addAll(bound.creationEnded(ticket));
+      startGranted(ready);
+    }
+  }
+
+  /** The acquire timeout of a waiting creation ran out: it fails, unless it started meanwhile. */
+  private void acquireTimedOut(Counted<K, R> entry, Creation<R> creation, Ticket<K, R> ticket) {
+    int waiting = bound.waiting();
+    List<Ticket<K, R>> ready = new ArrayList<>();
+    if (bound.withdraw(ticket, ready) && creation.settle()) {
+      creationAborted(entry, creation, null, exhausted(ticket, waiting));
+    }
+    startGranted(ready);
+  }
+
+  private PoolExhaustedException exhausted(Ticket<K, R> ticket, int waiting) {
+    long waited = Math.max(0, listenerFreeRead() - ticket.since);
+    StringBuilder limits = new StringBuilder();
+    if (bound.maxWeight() != Long.MAX_VALUE) {
+      limits.append(weigher == null ? "maxInstances " : "maxWeight ").append(bound.maxWeight());
+    }
+    if (bound.maxCreations() != Integer.MAX_VALUE) {
+      limits.append(limits.length() == 0 ? "" : ", ");
+      limits.append("maxConcurrentCreations ").append(bound.maxCreations());
+    }
+    return new PoolExhaustedException(
+        name
+            + ": no room for key "
+            + describe(ticket.entry.key)
+            + " under "
+            + limits
+            + " ("
+            + waiting
+            + " waiting) after "
+            + Duration.ofNanos(waited)
+            + ": every instance is leased, being created or closing");
+  }
+
+  /**
+   * A requester of a waiting creation stopped waiting (cancelled, interrupted, timed out). The
+   * last one to leave abandons the creation if it still waits for room or a slot: its place is
+   * given up, and nothing is created for nobody. Unbounded pools keep the old way: the creation
+   * goes on, and a late lease is given back.
+   */
+  private void gaveUp(PoolEntry<K, R> entry, Creation<R> creation) {
+    @SuppressWarnings("unchecked")
+    Ticket<K, R> ticket = (Ticket<K, R>) creation.ticket;
+    if (ticket == null || creation.interest.decrementAndGet() != 0) {
+      return;
+    }
+    List<Ticket<K, R>> ready = new ArrayList<>();
+    if (bound.withdrawAbandoned(ticket, creation.interest, ready) && creation.settle()) {
+      creationAborted(
+          entry,
+          creation,
+          null,
+          new CancellationException(
+              name
+                  + ": every request for key "
+                  + describe(entry.key)
+                  + " gave up while it waited for room"));
+    }
+    startGranted(ready);
+  }
+
   /**
    * False (and the freshly installed entry aborted) if the pool was shut down meanwhile, since
    * shutdown's scan of the map may have missed it.
    */
   private boolean begin(PoolEntry<K, R> entry, Creation<R> creation) {
+    // Handshake SHUTDOWN-SCAN: installed, then this read of `closed`.
     if (closed) {
       if (creation.settle()) { // else a grace period's end found it first, and ended it
         creationAborted(entry, creation, null, closedException());
@@ -865,7 +1164,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     if (listener != null) {
       listener.created(entry.key, instance, createStart); // event: the factory returned
     }
-    // Handshake "offered or taken" (see Creation): if the deadline or a grace period's end took
+    // Handshake OFFERED-OR-TAKEN (see Creation): if the deadline or a grace period's end took
     // the slot first, the creation is over and nobody else will close this instance.
     if (!creation.offer(instance)) {
       closeLate(entry, instance);
@@ -925,6 +1224,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   }
 
   private void opened(PoolEntry<K, R> entry, Creation<R> creation, R instance, long openStart) {
+    creationEnded(creation); // its slot, if bounded, goes to the next creation in line
     if (closed) {
       // Shut down while we were creating: shutdown could not close what did not exist yet.
       creationAborted(entry, creation, instance, closedException());
@@ -935,7 +1235,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       // event: opened; before the waiters run, so that it precedes the instance's later events
       listener.opened(entry.key, instance, openStart);
     }
-    // Handshake "settled, then grace": a grace period's end sets graceOver, then finds this
+    // Handshake SETTLED-THEN-GRACE: a grace period's end sets graceOver, then finds this
     // creation settled (by us) and force-claims the entry to close the instance it was offered;
     // we settled, then read graceOver. If we see it, the instance is not even published: the
     // caller that ran the factory reads entry.value and must not lease it either. Whichever of
@@ -969,6 +1269,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     boolean claimed = entry.forceClaim();
     removeFromMap(entry);
     creation.future.completeExceptionally(failure);
+    creationEnded(creation);
     if (!claimed) {
       return; // a grace period's end claimed it first, and closes it
     }
@@ -1002,7 +1303,8 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     try {
       map.remove(entry.key, entry);
     } catch (Throwable t) {
-      log.error("{}: removing key {} from the map failed", name, describe(entry.key), t);
+      // WARN, as every failure of user code: the pool itself is fine, and goes on.
+      log.warn("{}: removing key {} from the map failed", name, describe(entry.key), t);
     }
   }
 
@@ -1045,7 +1347,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
               if (outcome.compareAndSet(CLOSE_PENDING, CLOSE_TIMED_OUT)) {
                 // Listed only now, once the timeout won: a close that completed in time must
                 // never be named by a shutdown (terminate() may run on the completing thread
-                // while we are here). Handshake "listed, then late?": a completion since our CAS
+                // while we are here). Handshake STUCK-CLOSE: a completion since our CAS
                 // marks the close late, then unlists it; we list it, then look for that mark.
                 stuckCloses.add(entry);
                 if (outcome.get() == CLOSE_LATE) {
@@ -1061,7 +1363,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
           if (outcome.compareAndSet(CLOSE_PENDING, CLOSE_DONE)) {
             closeCompleted(entry, instance, failure, closeStart);
           } else if (outcome.compareAndSet(CLOSE_TIMED_OUT, CLOSE_LATE)) {
-            stuckCloses.remove(entry); // see "listed, then late?" above
+            stuckCloses.remove(entry); // handshake STUCK-CLOSE, see above
             log.info("{}: the close of key {} completed after its timeout", name, describe(entry.key));
           }
         });
@@ -1114,8 +1416,12 @@ final class KeyedPool<K, R> implements Pool<K, R> {
 
   /** The entry is gone for good: closed, or its creation failed with nothing to close. */
   private void finish(PoolEntry<K, R> entry) {
-    draining.remove(entry);
-    if (live.decrementAndGet() == 0 && closed) {
+    if (entry instanceof Counted<K, R> counted && counted.counted) {
+      counted.counted = false; // finish runs once per entry: after its one claim
+      startGranted(bound.release(counted.weight, counted.makesRoom));
+    }
+    draining.remove(entry); // handshake DRAIN-CLAIM: claimed before, unlisted now
+    if (live.decrementAndGet() == 0 && closed) { // handshake LAST-CLOSE
       terminate();
     }
   }
@@ -1148,13 +1454,14 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     if (entry == null) {
       return false;
     }
-    // Handshake "listed before retired": a grace period's end scans the map, then `draining`.
+    // Handshake LISTED-BEFORE-RETIRED: a grace period's end scans the map, then `draining`.
     // From our retire() on, a request may help-remove the entry from the map (and so may we, just
     // below, before the listener runs): listed first, it is in one place or the other throughout.
     draining.add(entry);
     int retired = entry.retire();
     if (entry.isClaimed()) {
-      // Closing (or even closed, its finish() before our add): no forced close can be needed.
+      // Handshake DRAIN-CLAIM: we listed, then read CLAIMED. Closing (or even closed, its
+      // finish() before our add): no forced close can be needed.
       draining.remove(entry);
     }
     // Logged, never thrown: once retire() claimed the entry, a key whose hashCode throws here must
@@ -1202,11 +1509,14 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   }
 
   private void runReaper() {
+    taskLock.lock(); // an eviction may be consuming the idle queue: the queue has one consumer
     try {
       reap();
     } catch (Throwable t) {
       log.error("{}: the expiry task failed; retrying", name, t);
       scheduleReaper(MIN_REAP_INTERVAL_NANOS);
+    } finally {
+      taskLock.unlock();
     }
   }
 
@@ -1272,8 +1582,9 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         scheduleReaper(Math.max(next - now, MIN_REAP_INTERVAL_NANOS));
         return;
       }
-      // Nothing to watch: sleep. Races with a producer that pushed after our last poll and saw us
-      // active: we clear the flag, then look at the queue; it pushed, then read the flag.
+      // Nothing to watch: sleep. Handshake TASK-SLEEP: races with a producer that pushed after our
+      // last poll and saw us active: we clear the flag, then look at the queue; it pushed, then
+      // read the flag.
       reaperActive = false;
       if (idleQueue.isEmpty() || !REAPER_ACTIVE.compareAndSet(this, false, true)) {
         return;
@@ -1282,18 +1593,59 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   }
 
   /**
-   * A ticker time no earlier than any release that stamped epoch {@code epoch}: the time read
-   * just after the next epoch was published (a release that read {@code epoch} came before that
-   * publication). {@link Long#MIN_VALUE} if {@code epoch} is still the current one.
+   * A ticker time no earlier than any release that stamped {@code epochStamp}: the time read just
+   * after the next epoch was published (a release that read the epoch came before that
+   * publication). {@link Long#MIN_VALUE} if that epoch is still the current one.
    */
-  private long releasedBefore(long epoch) {
-    if (epoch >= epochNumber) {
-      return Long.MIN_VALUE;
+  private long releasedBefore(int epochStamp) {
+    // The stamp keeps 31 bits of the epoch number. Read against ours, it is exact for a stamp
+    // less than 2^30 epochs old (12 days of 1 ms epochs; a task on time looks at a stamp within
+    // about 66); an older one reads as newer, so later: late, never early.
+    long behind = PoolEntry.stampDistance(epochNumber, epochStamp);
+    if (behind <= 0) {
+      return Long.MIN_VALUE; // the current epoch, or the one a failed advanceEpoch published
     }
     // Older than the ring: the oldest time kept is later than the one we would want. Late, never
     // early; and only for an entry not looked at for EPOCH_RING epochs, more than a TTL.
-    long next = Math.max(epoch + 1, epochNumber - EPOCH_MASK);
+    long next = epochNumber - Math.min(behind - 1, EPOCH_MASK);
     return epochTimes[(int) (next & EPOCH_MASK)];
+  }
+
+  /**
+   * The time stamp of a release at ticker time {@code time}: the time since the pool's origin in
+   * stamp units, rounded up (never early), mod 2^31.
+   */
+  private int timeStamp(long time) {
+    // Before the origin only if the ticker went back: then the origin, which is later.
+    long sinceOrigin = Math.max(time - tickerOrigin, 0);
+    long units = sinceOrigin / stampUnitNanos;
+    return PoolEntry.timeStamp(units * stampUnitNanos == sinceOrigin ? units : units + 1);
+  }
+
+  /**
+   * The ticker time a time stamp stands for, read at {@code now}: the time {@code now} was at,
+   * in stamp units since the origin, minus how far it is ahead of the stamp. Exact for a stamp
+   * less than 2^30 units old (over 1,000 TTLs, see {@link #stampUnitNanos}); an older one reads as
+   * newer, so later: late, never early.
+   */
+  private long stampTime(int stamp, long now) {
+    long nowUnits = Math.floorDiv(now - tickerOrigin, stampUnitNanos);
+    return tickerOrigin + (nowUnits - PoolEntry.stampDistance(nowUnits, stamp)) * stampUnitNanos;
+  }
+
+  /**
+   * The unit of time stamps: the smallest power of ten nanoseconds of which 2^30 span at least
+   * 1,024 TTLs (or 1,024 s for a shorter TTL), so that a stamp is read exactly unless the task has
+   * not looked at it for a thousand TTLs. A power of ten keeps whole milliseconds exact, and a
+   * stamp is late by less than a unit: under 1/100,000 of the TTL (or of a second).
+   */
+  static long stampUnitNanos(long ttlNanos) {
+    long atLeast = Math.max(ttlNanos, 1_000_000_000L) >> 20;
+    long unit = 1;
+    while (unit < atLeast) {
+      unit *= 10;
+    }
+    return unit;
   }
 
   /**
@@ -1302,6 +1654,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
    * previous number. Returns the time to use for this run.
    */
   private long advanceEpoch(long now) {
+    // Handshake EPOCH-BOUND (see PoolEntry): publish the number, then read the clock.
     if (epochNumber != 0 && now - epochTimes[(int) (epochNumber & EPOCH_MASK)] < epochNanos) {
       return now;
     }
@@ -1321,18 +1674,22 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     if ((state & (REFS | RETIRED)) != 0) {
       return false;
     }
-    if ((short) head.idleGen != head.queuedGen) {
-      return false; // leased and released since queued: its stamp is later than its place
-    }
-    long stamp = head.idleStamp;
-    if (stamp < 0) {
-      return false; // an epoch stamp (a release after all): let visit() work out its deadline
-    }
-    stamp += tickerOrigin;
-    if (now - stamp >= ttlNanos) {
+    int generation = PoolEntry.generation(state);
+    long idle = head.idle();
+    if (generation != head.queuedGen || PoolEntry.idleGeneration(idle) != generation) {
+      // Leased and released since queued (its stamp is later than its place), or its release has
+      // yet to store its stamp: let visit() work it out.
       return false;
     }
-    carriedDeadline = stamp + ttlNanos;
+    int stamp = PoolEntry.idleStamp(idle);
+    if (PoolEntry.isEpochStamp(stamp)) {
+      return false; // its clock read failed: let visit() work out its deadline
+    }
+    long releasedAt = stampTime(stamp, now);
+    if (now - releasedAt >= ttlNanos) {
+      return false;
+    }
+    carriedDeadline = releasedAt + ttlNanos;
     return true;
   }
 
@@ -1348,8 +1705,9 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         return; // closing by another path; keep `queued` set so it is never queued again
       }
       if ((state & REFS) != 0) {
-        // Leased: let go of it; its next release queues it again. Races with that release (see
-        // onIdle): we clear the flag and re-read; if it went idle meanwhile, we take it back.
+        // Leased: let go of it; its next release queues it again. Handshake BUSY-DROP: races with
+        // that release (see onIdle): we clear the flag and re-read; if it went idle meanwhile, we
+        // take it back.
         entry.queued = false;
         state = entry.state;
         if ((state & (REFS | RETIRED)) != 0
@@ -1359,28 +1717,31 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         continue;
       }
       int generation = PoolEntry.generation(state);
+      long idle = entry.idle();
       long stamp;
-      if (entry.idleGen == generation) {
-        stamp = entry.idleStamp;
-        if (stamp >= 0) {
-          stamp += tickerOrigin;
-        } else if ((stamp = releasedBefore(-1 - stamp)) == Long.MIN_VALUE) {
+      // Stamp and generation come from one store (see PoolEntry's idle word): if the generation
+      // is the state's, so is the stamp.
+      if (PoolEntry.idleGeneration(idle) == generation) {
+        int recorded = PoolEntry.idleStamp(idle);
+        if (!PoolEntry.isEpochStamp(recorded)) {
+          stamp = stampTime(recorded, now);
+        } else if ((stamp = releasedBefore(recorded)) == Long.MIN_VALUE) {
           // Released in the current epoch: its bound is the next epoch's time. Look again then.
           long nextEpoch = epochTimes[(int) (epochNumber & EPOCH_MASK)] + epochNanos;
-          dueHeap.add(new Due<>(nextEpoch, entry, generation, false));
+          dueHeap.add(new Due<>(nextEpoch, entry, generation, false, true));
           return;
         }
       } else if (filedAs != null && filedAs.provisional && filedAs.generation == generation) {
-        // Still unstamped (its releaser is slow, or its ticker threw), but idle in this same
-        // generation since we first looked: count from that look. Never early.
+        // Still unstamped (its releaser has yet to store its stamp), but idle in this same
+        // generation since we first looked: count from that look.
         stamp = filedAs.deadline - ttlNanos;
       } else {
         // The releaser has not stamped yet: its stamp will be about now. File it provisionally.
-        dueHeap.add(new Due<>(now + ttlNanos, entry, generation, true));
+        dueHeap.add(new Due<>(now + ttlNanos, entry, generation, true, false));
         return;
       }
       if (now - stamp < ttlNanos) {
-        dueHeap.add(new Due<>(stamp + ttlNanos, entry, generation, false));
+        dueHeap.add(new Due<>(stamp + ttlNanos, entry, generation, false, false));
         return;
       }
       // Expire it, but only from the exact state we checked: any retain or release since then
@@ -1430,12 +1791,178 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     }
   }
 
+  // ---- Eviction: room for waiting requests, made of the least recently released instances ----
+
+  /** Asks for an eviction run on the scheduler; at most one is pending at a time. */
+  private void requestEviction() {
+    if (!evictionScheduled && EVICTION_SCHEDULED.compareAndSet(this, false, true)) {
+      schedule(evictionTask, 0);
+    }
+  }
+
+  private void runEviction() {
+    // Cleared before the work: a request that comes during it schedules another run.
+    evictionScheduled = false;
+    taskLock.lock();
+    try {
+      evict();
+    } catch (Throwable t) {
+      log.error("{}: an eviction failed; it is tried again at the next release", name, t);
+    } finally {
+      taskLock.unlock();
+    }
+  }
+
+  /**
+   * Evicts as much weight of the least recently released idle instances as the requests waiting
+   * for room need ({@link Bound#toEvict}), then fails the waiters that may not wait ({@code
+   * acquireTimeout(ZERO)}) if that was not enough. Runs under {@link #taskLock}, as the expiry
+   * task does: it consumes the same idle queue, in the same order.
+   *
+   * <p>The least recently released idle instance is the head of the idle queue when its stamp is
+   * the one it was queued with (see {@link #isWaitingHead}), or the first of the heap when that is
+   * due sooner: entries leased again while queued move to the heap by their real deadline. Each
+   * victim is claimed by the expiry's own CAS from the idle state just read, so a lease that comes
+   * in first keeps the instance (the CAS fails, and the eviction looks further), and a lease that
+   * comes after finds it retired and makes a new one. A leased instance is never claimed.
+   */
+  private void evict() {
+    if (closed) {
+      return;
+    }
+    long need = bound.toEvict();
+    if (need > 0) {
+      long now = advanceEpoch(ticker.read());
+      List<PoolEntry<K, R>> victims = new ArrayList<>();
+      List<PoolEntry<K, R>> expired = new ArrayList<>();
+      ArrayDeque<Due<K, R>> recent = new ArrayDeque<>();
+      while (need > 0) {
+        int expiredBefore = expired.size();
+        PoolEntry<K, R> victim = claimLeastRecentlyReleased(now, expired, recent);
+        // Entries found due on the way expire as usual; they make room as well.
+        for (int i = expiredBefore; i < expired.size(); i++) {
+          need -= makesRoom(expired.get(i));
+        }
+        if (victim == null) {
+          break;
+        }
+        need -= makesRoom(victim);
+        victims.add(victim);
+      }
+      dueHeap.addAll(recent); // the recently released ones not needed: filed back as they were
+      if (!expired.isEmpty()) {
+        closeExpired(expired);
+      }
+      if (!victims.isEmpty()) {
+        closeEvicted(victims);
+      }
+    }
+    List<Ticket<K, R>> ready = new ArrayList<>();
+    int waiting = bound.waiting();
+    for (Ticket<K, R> ticket : bound.withdrawImpatient(ready)) {
+      Creation<R> creation = creationOf(ticket.entry.value);
+      if (creation.settle()) {
+        creationAborted(ticket.entry, creation, null, exhausted(ticket, waiting));
+      }
+    }
+    startGranted(ready);
+  }
+
+  /** Counts a claimed entry as room under way; returns its weight. */
+  private long makesRoom(PoolEntry<K, R> entry) {
+    Counted<K, R> counted = (Counted<K, R>) entry;
+    counted.makesRoom = true;
+    bound.evicting(counted.weight);
+    return counted.weight;
+  }
+
+  /**
+   * Claims the least recently released idle entry the task owns, or returns null if it owns no
+   * idle entry. Entries it passes on the way are filed as the expiry task files them ({@link
+   * #visit}); those already due are claimed into {@code expired}. Heap records that only say when
+   * to look again at an entry released in the current epoch are set aside in {@code recent}:
+   * those entries were released last, so they are taken only when nothing older is left.
+   */
+  private PoolEntry<K, R> claimLeastRecentlyReleased(
+      long now, List<PoolEntry<K, R>> expired, ArrayDeque<Due<K, R>> recent) {
+    for (; ; ) {
+      PoolEntry<K, R> head = carried;
+      if (head == null && (head = idleQueue.poll()) != null) {
+        if (!isWaitingHead(head, now)) {
+          visit(head, now, expired, null); // due (expired), busy (dropped), or into the heap
+          continue;
+        }
+        carried = head; // carriedDeadline set by isWaitingHead
+      }
+      Due<K, R> due = dueHeap.peek();
+      if (due != null && due.relook) {
+        recent.add(dueHeap.poll());
+        continue;
+      }
+      if (head == null && due == null) {
+        if ((due = recent.poll()) == null) {
+          return null;
+        }
+        dueHeap.add(due); // taken from the heap below, as any other record
+      }
+      if (due == null || (head != null && carriedDeadline - due.deadline <= 0)) {
+        carried = null;
+        long state = head.state;
+        // Idle, and released last in the generation it was queued in: still the oldest.
+        if ((state & (REFS | RETIRED)) == 0
+            && PoolEntry.generation(state) == head.queuedGen
+            && STATE.compareAndSet(head, state, state | RETIRED | CLAIMED)) {
+          return head;
+        }
+        visit(head, now, expired, null); // leased or released since: file it anew
+        continue;
+      }
+      dueHeap.poll();
+      PoolEntry<K, R> entry = due.entry;
+      long state = entry.state;
+      if ((state & (REFS | RETIRED)) == 0
+          && PoolEntry.generation(state) == due.generation
+          && STATE.compareAndSet(entry, state, state | RETIRED | CLAIMED)) {
+        return entry;
+      }
+      visit(entry, now, expired, null);
+    }
+  }
+
+  /** Closes evicted entries on the executor, as {@link #closeExpired} does expired ones. */
+  private void closeEvicted(List<PoolEntry<K, R>> evicted) {
+    evictions.add(evicted.size());
+    Runnable closeAll =
+        () -> {
+          for (PoolEntry<K, R> entry : evicted) {
+            removeFromMap(entry);
+            R instance = instanceOf(entry);
+            if (listener != null) {
+              listener.evicted(entry.key, instance); // event: on the executor, before the close
+            }
+            closeNow(entry, instance);
+          }
+        };
+    try {
+      executor.execute(closeAll);
+    } catch (RuntimeException e) {
+      log.warn("{}: executor rejected {} closes; closing inline", name, evicted.size(), e);
+      closeAll.run();
+    }
+  }
+
   /**
    * An entry in the heap, with the deadline it was filed under (the entry's stamp may move), the
-   * generation it was idle in, and whether the deadline was guessed for a missing stamp.
+   * generation it was idle in, whether the deadline was guessed for a missing stamp, and whether it
+   * is only the time to look again at an entry released in the current epoch (so released
+   * recently: an eviction takes it last).
    */
   private record Due<K, R>(
-      long deadline, PoolEntry<K, R> entry, int generation, boolean provisional) {}
+      long deadline,
+      PoolEntry<K, R> entry,
+      int generation,
+      boolean provisional,
+      boolean relook) {}
 
   // =========================================================================================
   // Shutdown, stats, serialization
@@ -1443,6 +1970,8 @@ final class KeyedPool<K, R> implements Pool<K, R> {
 
   @Override
   public CompletableFuture<Void> closeAsync() {
+    // Handshakes SHUTDOWN-SCAN and LAST-CLOSE (see PoolEntry): set `closed`, then shutdown()
+    // scans the map and reads `live`.
     if (!closed && CLOSED.compareAndSet(this, false, true)) {
       shutdown();
     }
@@ -1470,14 +1999,15 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     log.debug("{}: shutting down, {} live instances", name, live.get());
     for (PoolEntry<K, R> entry : map.values()) {
       // Idle: claimed and closed now. Leased or being created: retired, closed by the last
-      // release or by the end of the creation. "Listed before retired", as in invalidate: a
+      // release or by the end of the creation. Handshake LISTED-BEFORE-RETIRED, as in invalidate: a
       // request that read `closed` before we set it may help-remove the retired entry from the
       // map, and a grace period's end (another thread's closeAsync(Duration) need not wait for
       // this scan) must find it in `draining` then.
       draining.add(entry);
       int retired = entry.retire();
       if (entry.isClaimed()) {
-        draining.remove(entry); // idle (claimed just now) or closing by another path
+        // Handshake DRAIN-CLAIM: idle (claimed just now) or closing by another path.
+        draining.remove(entry);
       }
       if (retired > 0) {
         closeClaimed(entry);
@@ -1485,13 +2015,27 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         armDeadline(entry, creationOf(creation)); // shutdown waits at most until its deadline
       }
     }
-    if (live.get() == 0) {
+    if (bound != null) {
+      // Waiting creations never started: fail their requesters now, not at the acquire timeout.
+      // Handshake TICKET-SHUTDOWN: `closed` is set, then the waiting tickets are withdrawn.
+      for (Ticket<K, R> ticket : bound.withdrawAll()) {
+        ScheduledFuture<?> timer = ticket.timeout;
+        if (timer != null) {
+          timer.cancel(false);
+        }
+        Creation<R> creation = creationOf(ticket.entry.value);
+        if (creation.settle()) { // else its deadline or a grace period's end ended it already
+          creationAborted(ticket.entry, creation, null, closedException());
+        }
+      }
+    }
+    if (live.get() == 0) { // handshake LAST-CLOSE: `closed` was set before
       terminate();
     }
   }
 
   private void forceCloseLeased() {
-    graceOver = true; // before the scan: see opened()
+    graceOver = true; // before the scan: handshake SETTLED-THEN-GRACE, see opened()
     List<PoolEntry<K, R>> leased = new ArrayList<>(map.values());
     leased.addAll(draining);
     for (PoolEntry<K, R> entry : leased) {
@@ -1501,7 +2045,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         Creation<R> creation = creationOf(value);
         if (creation.settle()) {
           // Still being created: its waiters fail now; an instance made is closed now, one the
-          // factory returns later is closed then (handshake "offered or taken").
+          // factory returns later is closed then (handshake OFFERED-OR-TAKEN).
           log.warn(
               "{}: the creation of key {} was still under way: grace period over",
               name,
@@ -1509,7 +2053,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
           creationAborted(entry, creation, creation.takeInstance(), closedException());
           continue;
         }
-        // Settled by its own end (see "settled, then grace" in opened()) or its deadline, which
+        // Settled by its own end (handshake SETTLED-THEN-GRACE in opened()) or its deadline, which
         // took the instance already. Whoever force-claims the entry first closes what was offered.
         instance = creation.instance();
         if (instance == null) {
@@ -1561,7 +2105,10 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         closeFailures.sum(),
         live.get(),
         idle,
-        leaks.sum());
+        leaks.sum(),
+        evictions.sum(),
+        bound == null ? 0 : bound.waiting(),
+        bound == null ? 0 : bound.weightInUse());
   }
 
   @Override
@@ -1638,6 +2185,19 @@ final class KeyedPool<K, R> implements Pool<K, R> {
           async && config.lifecycle() != ResourceLifecycle.asyncResource(),
           "an asyncFactory opens AsyncResources only, not with %s",
           config.lifecycle());
+      requireValid(config.maxWeight() <= 0, "maxWeight must be positive: %s", config.maxWeight());
+      requireValid(
+          config.maxConcurrentCreations() <= 0,
+          "maxConcurrentCreations must be positive: %s",
+          config.maxConcurrentCreations());
+      requireValid(config.acquireTimeout() == null, "acquireTimeout is missing");
+      requireValid(
+          config.acquireTimeout().isNegative(),
+          "acquireTimeout must not be negative: %s",
+          config.acquireTimeout());
+      requireValid(
+          config.weigher() != null && config.maxWeight() == Long.MAX_VALUE,
+          "a weigher needs maxWeight");
       return new KeyedPool<>(config);
     }
 

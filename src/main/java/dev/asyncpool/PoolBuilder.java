@@ -6,6 +6,7 @@ import java.util.concurrent.CompletionStage;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.function.Function;
+import java.util.function.ToLongFunction;
 
 /**
  * Builds a {@link Pool}: settings first, then one of the four {@code build} methods, which takes
@@ -55,6 +56,13 @@ public final class PoolBuilder<K, R> {
   private boolean leakDetection;
   private PoolListener<? super K, ? super R> listener;
   private Function<? super K, ? extends CharSequence> keyFormatter;
+  private int maxInstances;
+  private long maxWeight;
+  private ToLongFunction<? super K> weigher;
+  private Duration acquireTimeout;
+  private int maxConcurrentCreations;
+
+  static final Duration DEFAULT_ACQUIRE_TIMEOUT = Duration.ofSeconds(30);
 
   PoolBuilder() {}
 
@@ -66,7 +74,10 @@ public final class PoolBuilder<K, R> {
    * <p>An idle instance is never closed before {@code ttl} has passed since its last release, and
    * at most {@code ttl / 64} (but at least 1 ms) plus 1 ms after that: a warm release reads no
    * clock but records the expiry task's current period of that length, which bounds its time. This
-   * assumes a scheduler that runs tasks on time.
+   * assumes a scheduler that runs tasks on time, and a releasing thread that is not held up: a
+   * thread that stalls inside the release that ends an instance's last lease (it was descheduled
+   * after reading the clock, say, and before handing the instance to the expiry task) delays that
+   * instance's close by up to as long as it stalled. A stall never makes a close early.
    *
    * @param ttl the idle time-to-live; default 30 seconds
    * @return this builder
@@ -292,6 +303,119 @@ public final class PoolBuilder<K, R> {
   }
 
   /**
+   * Bounds how many instances exist at once: each counts from the start of its creation to the
+   * end of its close (a close that times out stops counting at its timeout). At the bound, a
+   * request for a key with no instance evicts the least recently released idle instance (its
+   * creation starts when that close ends); if none is idle it waits, in arrival order and one place
+   * per key, until one can be evicted or closes, for at most {@link #acquireTimeout}, then fails
+   * with {@link PoolExhaustedException}. A leased instance is never closed to make room, and a
+   * request for a key that has an open instance never waits. Excludes {@link #maxWeight}.
+   *
+   * @param maxInstances a positive bound; default none
+   * @return this builder
+   * @throws IllegalArgumentException if {@code maxInstances} is zero or negative
+   * @throws IllegalStateException if it or {@link #maxWeight} was already set
+   */
+  public PoolBuilder<K, R> maxInstances(int maxInstances) {
+    requireState(this.maxInstances == 0, "maxInstances was already set to %s", this.maxInstances);
+    requireState(
+        this.maxWeight == 0,
+        "maxInstances and maxWeight exclude each other; maxWeight was set to %s",
+        this.maxWeight);
+    requireArgument(maxInstances > 0, "maxInstances must be positive: %s", maxInstances);
+    this.maxInstances = maxInstances;
+    return this;
+  }
+
+  /**
+   * Bounds the total weight of the instances that exist at once, as {@link #maxInstances} bounds
+   * their number: each instance weighs what {@link #weigher} says of its key (a tenant tier's
+   * connection count, say). A key whose weight alone exceeds the bound fails at once with {@link
+   * PoolExhaustedException}. Requires a weigher; excludes {@link #maxInstances}.
+   *
+   * @param maxWeight a positive bound; default none
+   * @return this builder
+   * @throws IllegalArgumentException if {@code maxWeight} is zero or negative
+   * @throws IllegalStateException if it or {@link #maxInstances} was already set
+   */
+  public PoolBuilder<K, R> maxWeight(long maxWeight) {
+    requireState(this.maxWeight == 0, "maxWeight was already set to %s", this.maxWeight);
+    requireState(
+        this.maxInstances == 0,
+        "maxInstances and maxWeight exclude each other; maxInstances was set to %s",
+        this.maxInstances);
+    requireArgument(maxWeight > 0, "maxWeight must be positive: %s", maxWeight);
+    this.maxWeight = maxWeight;
+    return this;
+  }
+
+  /**
+   * Sets how much an instance weighs against {@link #maxWeight}, known from its key before its
+   * creation starts. Called once per creation, outside any lock; a weigher that throws, or returns
+   * a negative weight, fails the request that asked for the key (an {@link
+   * IllegalArgumentException} naming the weight and the key). Requires {@link #maxWeight}.
+   *
+   * @param weigher the weight of a key's instance, zero or more
+   * @param <K1> the key type of the pool to build
+   * @return this builder
+   * @throws NullPointerException if {@code weigher} is null
+   * @throws IllegalStateException if the weigher was already set
+   */
+  @SuppressWarnings("unchecked")
+  public <K1 extends K> PoolBuilder<K1, R> weigher(ToLongFunction<? super K1> weigher) {
+    Objects.requireNonNull(weigher, "weigher");
+    requireState(this.weigher == null, "weigher was already set to %s", this.weigher);
+    PoolBuilder<K1, R> self = (PoolBuilder<K1, R>) this;
+    self.weigher = weigher;
+    return self;
+  }
+
+  /**
+   * Sets how long a request waits for room under the bound before it fails with {@link
+   * PoolExhaustedException}. Only requests for a key with no instance ever wait. Has no effect
+   * without {@link #maxInstances} or {@link #maxWeight}.
+   *
+   * @param acquireTimeout zero or more; {@link Duration#ZERO} fails at once when there is no room
+   *     and nothing idle to evict; default 30 seconds
+   * @return this builder
+   * @throws NullPointerException if {@code acquireTimeout} is null
+   * @throws IllegalArgumentException if {@code acquireTimeout} is negative
+   * @throws IllegalStateException if the acquire timeout was already set
+   */
+  public PoolBuilder<K, R> acquireTimeout(Duration acquireTimeout) {
+    Objects.requireNonNull(acquireTimeout, "acquireTimeout");
+    requireState(
+        this.acquireTimeout == null, "acquireTimeout was already set to %s", this.acquireTimeout);
+    requireArgument(
+        !acquireTimeout.isNegative(), "acquireTimeout must not be negative: %s", acquireTimeout);
+    this.acquireTimeout = acquireTimeout;
+    return this;
+  }
+
+  /**
+   * Bounds how many creations (factory and {@code openAsync}) run at once; the others queue in
+   * arrival order, so that a service starting with a thousand cold tenants does not open a
+   * thousand database pools in the same second. Independent of {@link #maxInstances}.
+   *
+   * @param maxConcurrentCreations a positive bound; default none
+   * @return this builder
+   * @throws IllegalArgumentException if {@code maxConcurrentCreations} is zero or negative
+   * @throws IllegalStateException if it was already set
+   */
+  public PoolBuilder<K, R> maxConcurrentCreations(int maxConcurrentCreations) {
+    requireState(
+        this.maxConcurrentCreations == 0,
+        "maxConcurrentCreations was already set to %s",
+        this.maxConcurrentCreations);
+    requireArgument(
+        maxConcurrentCreations > 0,
+        "maxConcurrentCreations must be positive: %s",
+        maxConcurrentCreations);
+    this.maxConcurrentCreations = maxConcurrentCreations;
+    return this;
+  }
+
+  /**
    * Builds a pool of {@link AsyncResource}s made by a synchronous factory. The factory runs on the
    * thread that asked for the key ({@link Pool#get}) or on the pool's executor ({@link
    * Pool#acquire}, {@link Pool#get(Object, Duration)}), then the pool calls {@link
@@ -380,6 +504,14 @@ public final class PoolBuilder<K, R> {
       Function<? super K1, ? extends R1> factory,
       Function<? super K1, ? extends CompletionStage<? extends R1>> asyncFactory,
       ResourceLifecycle<? super R1> lifecycle) {
+    requireState(
+        weigher != null || maxWeight == 0,
+        "maxWeight(%s) needs a weigher: set weigher(key -> weight), or use maxInstances",
+        maxWeight);
+    requireState(
+        weigher == null || maxWeight != 0,
+        "a weigher needs maxWeight: set maxWeight(bound), or drop the weigher %s",
+        weigher);
     PoolConfig<K1, R1> config =
         new PoolConfig<>(
             factory,
@@ -395,7 +527,11 @@ public final class PoolBuilder<K, R> {
             closeTimeout == null ? DEFAULT_CLOSE_TIMEOUT : closeTimeout,
             leakDetection,
             (PoolListener<? super K1, ? super R1>) listener,
-            keyFormatter);
+            keyFormatter,
+            maxInstances > 0 ? maxInstances : maxWeight > 0 ? maxWeight : Long.MAX_VALUE,
+            weigher,
+            acquireTimeout == null ? DEFAULT_ACQUIRE_TIMEOUT : acquireTimeout,
+            maxConcurrentCreations > 0 ? maxConcurrentCreations : Integer.MAX_VALUE);
     return new KeyedPool<>(config);
   }
 

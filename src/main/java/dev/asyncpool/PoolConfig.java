@@ -28,6 +28,12 @@ import java.util.function.Function;
  * @param leakDetection whether leases collected unclosed are tracked
  * @param listener told of lifecycle events, or null
  * @param keyFormatter shows a key in logs and messages, or null for {@link String#valueOf}
+ * @param maxWeight the bound on the weight of the instances that exist at once ({@code
+ *     maxInstances} with a weight of 1 each), or {@code Long.MAX_VALUE} for none
+ * @param weigher the weight of a key's instance, or null for 1 each
+ * @param acquireTimeout how long a request waits for room under the bound
+ * @param maxConcurrentCreations the bound on creations running at once, or {@code
+ *     Integer.MAX_VALUE} for none
  */
 record PoolConfig<K, R>(
     Function<? super K, ? extends R> factory,
@@ -43,8 +49,17 @@ record PoolConfig<K, R>(
     Duration closeTimeout,
     boolean leakDetection,
     PoolListener<? super K, ? super R> listener,
-    Function<? super K, ? extends CharSequence> keyFormatter)
+    Function<? super K, ? extends CharSequence> keyFormatter,
+    long maxWeight,
+    java.util.function.ToLongFunction<? super K> weigher,
+    Duration acquireTimeout,
+    int maxConcurrentCreations)
     implements java.io.Serializable {
+
+  /** True if a bound on instances or on concurrent creations is set. */
+  boolean bounded() {
+    return maxWeight != Long.MAX_VALUE || maxConcurrentCreations != Integer.MAX_VALUE;
+  }
 
   /** The ttl in nanoseconds, saturated: a ttl longer than {@code Long.MAX_VALUE} ns never ends. */
   long ttlNanos() {

@@ -13,8 +13,89 @@ import java.util.concurrent.Future;
  * <p>Kept to 48 bytes (compressed oops) because an idle pool is mostly these: no reference to the
  * pool, the creation future dropped once the instance is open, and the idle queue's link stored
  * here instead of in a separate queue node.
+ *
+ * <h2>Who writes each field, and for which read</h2>
+ *
+ * "Task" is the pool's expiry task, one run at a time; the "pusher" is the release that won
+ * {@code queued} and pushes the entry onto the task's queue. {@link Creation} describes its own.
+ *
+ * <pre>
+ * field      written by: with                     read by: with         pairs with
+ * key        the constructor: final               anyone: plain         the map's publication
+ * value      the creator: volatile (a Creation,   a lessee, after its   its retain (set before a
+ *            then the instance, once)             retain: volatile      lease is handed out)
+ * state      retain, release: atomic add;         anyone: volatile      its other changes: one
+ *            retire, claim, expire: CAS                                 word, one total order
+ * idle       the release that left it idle:       task, after reading   nothing: its generation
+ *            opaque, one store (see below)        state: opaque         says which state it is for
+ * queued     pusher: CAS to true; task: volatile  a release: volatile   BUSY-DROP
+ *            false (drop), CAS (take it back)
+ * queuedGen  pusher, before its push: plain       task, after its poll  the push (see IdleQueue)
+ * nextIdle   push and poll: volatile              task in poll:         the push's link
+ *                                                 volatile
+ * {@link Counted}, in a bounded pool:
+ * counted    the request that won room, before    the entry's finish:   the start's hand-off to
+ *            the creation starts: plain           plain                 executor, or program order
+ * makesRoom  task, after its claiming CAS: plain  the close's finish:   the close's hand-off to the
+ *                                                 plain                 executor
+ * </pre>
+ *
+ * <h2>Handshakes</h2>
+ *
+ * Two threads each write one variable and then read the other's, and at least one of them must
+ * see the other's write. Every write and read in them is volatile (or a CAS, swap or atomic add,
+ * or under one lock), so they fall in one total order and the later read sees the earlier write.
+ * Each name is quoted at the code.
+ *
+ * <ul>
+ *   <li>BUSY-DROP: a release makes the entry idle (its add to {@code state}), then reads {@code
+ *       queued}; the task letting go of the entry it found leased writes {@code queued = false},
+ *       then reads {@code state} again. The release queues the entry itself, or the task takes it
+ *       back; missed, the entry would be idle, owned by nobody, and never expire. ({@code onIdle},
+ *       {@code visit}; LincheckRaceTest's lastReleaseRacingTheTaskDroppingTheBusyEntry.)
+ *   <li>TASK-SLEEP: a release pushes the entry (the swap of the queue's tail), then reads {@code
+ *       reaperActive}; the task about to sleep writes {@code reaperActive = false}, then reads the
+ *       tail. The release schedules the task, or the task sees the entry and runs on. ({@code
+ *       onIdle}, {@code reap}.)
+ *   <li>SHUTDOWN-SCAN: a release makes the entry idle, then reads {@code closed}; shutdown sets
+ *       {@code closed}, then retires every entry in the map. The release closes the entry, or
+ *       shutdown finds it idle and claims it. A new entry is installed, then {@code begin} reads
+ *       {@code closed}, with the same outcome. ({@code onIdle}, {@code begin}, {@code
+ *       closeAsync}.)
+ *   <li>LAST-CLOSE: a finished close decrements {@code live}, then reads {@code closed};
+ *       shutdown sets {@code closed}, then reads {@code live}. One of them completes the shutdown.
+ *       ({@code finish}, {@code shutdown}.)
+ *   <li>SETTLED-THEN-GRACE: a creation that ends settles it, then reads {@code graceOver}; a
+ *       grace period's end sets {@code graceOver}, then finds the creation settled and
+ *       force-claims the entry to close the instance offered. The creation does not publish its
+ *       instance, or the grace period's end closes it. ({@code opened}, {@code forceCloseLeased}.)
+ *   <li>LISTED-BEFORE-RETIRED: {@code invalidate} and shutdown list an entry in {@code draining},
+ *       then retire it, after which a request may remove it from the map; a grace period's end
+ *       scans the map, then {@code draining}. It finds the entry in one or the other. ({@code
+ *       invalidate}, {@code shutdown}, {@code forceCloseLeased}.)
+ *   <li>DRAIN-CLAIM: the same lister then reads CLAIMED; the entry's closer sets CLAIMED, then
+ *       (in {@code finish}) removes it from {@code draining}. The closer removes it, or the lister
+ *       sees the claim and does. ({@code invalidate}, {@code shutdown}, {@code finish}.)
+ *   <li>STUCK-CLOSE: a close's timeout wins the outcome's CAS, then lists the entry in {@code
+ *       stuckCloses}, then reads the outcome; a completion that comes after marks the outcome
+ *       late, then unlists the entry. One of the two unlistings runs, so a close that completed
+ *       is never named by a shutdown, and one still stuck is. ({@code closeNow}.)
+ *   <li>TICKET-SHUTDOWN: a bounded pool's request queues its ticket under the bound's lock, then
+ *       reads {@code closed}; shutdown sets {@code closed}, then withdraws every waiting ticket
+ *       under that lock. The withdrawal finds the ticket, or the request withdraws it itself.
+ *       ({@code admit}, {@code shutdown}.)
+ *   <li>OFFERED-OR-TAKEN and DEADLINE-ARM, races on one variable of a {@link Creation} (a CAS
+ *       or swap each side; the second learns of the first): the factory's instance offered into
+ *       the slot a deadline or grace period's end takes, closed exactly once; a deadline's task
+ *       recorded against the settling that disarms it, cancelled either way. ({@code created},
+ *       {@code forceCloseLeased}; {@link Creation#settle}, {@link Creation#armed}.)
+ *   <li>EPOCH-BOUND, an order rather than a meeting: a warm release makes the entry idle, then
+ *       reads {@code epoch}; the task publishes epoch e + 1, then reads the clock. A release that
+ *       read e came before e + 1 was published, so before the time kept for it: that time bounds
+ *       the release, late and never early. ({@code onIdle}, {@code advanceEpoch}.)
+ * </ul>
  */
-final class PoolEntry<K, R> {
+class PoolEntry<K, R> {
 
   // ---- The packed state word --------------------------------------------------------------
   // bit 0      RETIRED: no new lease may be taken (expired, invalidated, shut down, or failed)
@@ -31,16 +112,46 @@ final class PoolEntry<K, R> {
   /** What one release adds: one lease less, one generation more. */
   static final long RELEASE = GEN - REF;
 
+  // ---- The idle word ----------------------------------------------------------------------
+  // bits 32-63 the generation (high half of the state word) of the release that made the entry
+  //            idle: the same bits, in the same place
+  // bit  31    EPOCH: bits 0-30 hold the expiry task's epoch number, mod 2^31
+  // bits 0-30  otherwise, the time of that release in the pool's stamp units since its origin,
+  //            mod 2^31 (see KeyedPool's "Idle stamps")
+  //
+  // One release writes the whole word in one store, so a stamp always travels with the
+  // generation it was taken for. The two used to be two fields, written one after the other:
+  // two releases that each left the entry idle could interleave their stores and pair the older
+  // release's stamp with the newer one's generation (issue 10, item 1). Now the word read by the
+  // expiry task is exactly what one release wrote; if its generation is not the state's, the
+  // release that made the entry idle has not stored yet, and the task does not use the stamp.
+  //
+  // The generation has 32 bits, so the word of a release 2^32 releases back carries the same
+  // number. Every release that leaves the entry idle stores a word, even when its clock read
+  // fails (it then stores an epoch stamp; it used to store nothing and leave the old stamp
+  // standing: issue 10, item 6), so such a word can be read as current only while the release
+  // that made the entry idle is between its atomic add and its store: 2^32 releases (over a
+  // minute of a thread doing nothing else) must come between two idle spells of one entry, and
+  // the task must read the entry in that window. On the warm path the window is a few
+  // instructions; a release that reads the clock is in it longer, but the task does not own that
+  // entry then, and reaches it only if it takes the entry back in the instant it lets it go.
+
+  /** Set in an idle stamp holding an epoch number rather than a time. */
+  static final int EPOCH_STAMP = 1 << 31;
+
+  /** The bits of an idle stamp that hold its value, an epoch number or a time. */
+  static final int STAMP_VALUE = EPOCH_STAMP - 1;
+
   static final VarHandle STATE;
   static final VarHandle QUEUED;
-  static final VarHandle IDLE_GEN;
+  static final VarHandle IDLE;
 
   static {
     try {
       MethodHandles.Lookup lookup = MethodHandles.lookup();
       STATE = lookup.findVarHandle(PoolEntry.class, "state", long.class);
       QUEUED = lookup.findVarHandle(PoolEntry.class, "queued", boolean.class);
-      IDLE_GEN = lookup.findVarHandle(PoolEntry.class, "idleGen", int.class);
+      IDLE = lookup.findVarHandle(PoolEntry.class, "idle", long.class);
     } catch (ReflectiveOperationException e) {
       throw new ExceptionInInitializerError(e);
     }
@@ -55,22 +166,25 @@ final class PoolEntry<K, R> {
   /** See the layout above. Changed only through {@link #STATE}. */
   volatile long state;
 
-  /** Ticker time of the release that last made the entry idle; published by {@link #idleGen}. */
-  long idleStamp;
-
-  /** The generation (high half of {@link #state}) of the release that wrote {@link #idleStamp}. */
-  volatile int idleGen;
+  /**
+   * The generation and stamp of the release that last made the entry idle; see the layout above.
+   * Accessed only through {@link #IDLE}, with opaque reads and writes: the word carries no other
+   * data to publish, only needs to be read whole (which a plain {@code long} does not promise).
+   * It replaces an 8-byte stamp and a 4-byte generation: the entry is still 48 bytes, 45 of them
+   * used, and {@link #queuedGen} could grow from 16 bits to all 32.
+   */
+  private long idle;
 
   /** The next entry in the idle queue; see {@link IdleQueue}. */
   volatile PoolEntry<K, R> nextIdle;
 
-  /** Low 16 bits of {@link #idleGen} when the entry was queued: tells "touched since". */
-  short queuedGen;
+  /** The generation the entry was queued in: if the state's is still this one, untouched since. */
+  int queuedGen;
 
   /** True while the expiry task owns the entry (in its queue, its carried head, or its heap). */
   volatile boolean queued;
 
-  private PoolEntry(K key, Object value, long state) {
+  PoolEntry(K key, Object value, long state) {
     this.key = key;
     this.value = value;
     this.state = state;
@@ -79,6 +193,38 @@ final class PoolEntry<K, R> {
   /** A new entry being created, holding the creator's share; {@code start} as in Creation. */
   static <K, R> PoolEntry<K, R> creating(K key, long start) {
     return new PoolEntry<>(key, new Creation<R>(start), REF);
+  }
+
+  /** A new entry of a bounded pool being created, holding the creator's share. */
+  static <K, R> Counted<K, R> creatingCounted(K key, long weight, long start) {
+    return new Counted<>(key, new Creation<R>(start), REF, weight);
+  }
+
+  /**
+   * An entry of a bounded pool: what it weighs against the {@link Bound}, and how its weight is
+   * to be given back. A subclass, so that an unbounded pool's entries stay as small as they are.
+   */
+  static final class Counted<K, R> extends PoolEntry<K, R> {
+    final long weight;
+
+    /**
+     * True from the moment its creation was granted room until its close ends (or its creation
+     * fails): then its weight is given back. Written before the creation starts (the start's
+     * hand-off to the executor, or program order, publishes it); read at the entry's end.
+     */
+    boolean counted;
+
+    /**
+     * True if the expiry task claimed it to make room, counting it in {@link Bound#evicting}.
+     * Written by the task after its claiming CAS and before it hands the close to the executor,
+     * which publishes it to the close's end.
+     */
+    boolean makesRoom;
+
+    Counted(K key, Object value, long state, long weight) {
+      super(key, value, state);
+      this.weight = weight;
+    }
   }
 
   static <K, R> PoolEntry<K, R> stub() {
@@ -91,6 +237,53 @@ final class PoolEntry<K, R> {
 
   static int generation(long state) {
     return (int) (state >>> 32);
+  }
+
+  /** The idle word a release that left {@code state} writes with {@code stamp}. */
+  static long idleWord(long state, int stamp) {
+    return (state & -GEN) | (stamp & 0xFFFF_FFFFL);
+  }
+
+  /** An idle stamp holding the expiry task's epoch number {@code epoch}. */
+  static int epochStamp(long epoch) {
+    return EPOCH_STAMP | ((int) epoch & STAMP_VALUE);
+  }
+
+  /** An idle stamp holding a time of {@code units} stamp units since the pool's origin. */
+  static int timeStamp(long units) {
+    return (int) units & STAMP_VALUE;
+  }
+
+  /** The generation of the release that wrote {@code idle}. */
+  static int idleGeneration(long idle) {
+    return (int) (idle >>> 32);
+  }
+
+  /** The stamp in {@code idle}: see {@link #EPOCH_STAMP}. */
+  static int idleStamp(long idle) {
+    return (int) idle;
+  }
+
+  static boolean isEpochStamp(int stamp) {
+    return (stamp & EPOCH_STAMP) != 0;
+  }
+
+  /**
+   * How far {@code from} is ahead of the 31-bit value in {@code stamp}, counting from the nearest
+   * value {@code from} could have had: in [-2^30, 2^30). Exact while the two are that close.
+   */
+  static long stampDistance(long from, int stamp) {
+    return ((from - (stamp & STAMP_VALUE)) << 33) >> 33;
+  }
+
+  /** Records the idle stamp of the release that left {@code state}: one opaque store. */
+  void stampIdle(long state, int stamp) {
+    IDLE.setOpaque(this, idleWord(state, stamp));
+  }
+
+  /** The idle word, read whole. */
+  long idle() {
+    return (long) IDLE.getOpaque(this);
   }
 
   static boolean isRetired(long state) {
@@ -176,7 +369,7 @@ final class PoolEntry<K, R> {
    * completes or fails), its deadline, and a grace period's end. {@link #settle()} lets exactly
    * one of them decide. The instance the factory returns is {@link #offer offered} into a slot
    * that a deadline or a grace period's end that settled the creation {@link #takeInstance
-   * takes}: handshake "offered or taken", whichever of the two comes second learns that the
+   * takes}: handshake OFFERED-OR-TAKEN, whichever of the two comes second learns that the
    * other came first, so the instance is closed exactly once, by the taker or by the late
    * offerer. The deadline is armed lazily (see {@code KeyedPool#armDeadline}); settling cancels
    * it.
@@ -223,6 +416,30 @@ final class PoolEntry<K, R> {
      */
     volatile Thread opener;
 
+    /** The creation's place under the pool's bound; null in an unbounded pool. */
+    volatile Bound.Ticket<?, ?> ticket;
+
+    /**
+     * Requests waiting for this creation (bounded pools only): the first is the one that
+     * installed it; -1 once every one gave up while it waited for room, which abandons it. A
+     * request that finds it abandoned does not join; it looks again.
+     */
+    final java.util.concurrent.atomic.AtomicInteger interest =
+        new java.util.concurrent.atomic.AtomicInteger(1);
+
+    /** Joins a waiting creation; false if it was abandoned (then look again). */
+    boolean join() {
+      for (; ; ) {
+        int n = interest.get();
+        if (n < 0) {
+          return false;
+        }
+        if (interest.compareAndSet(n, n + 1)) {
+          return true;
+        }
+      }
+    }
+
     /** Set once, by whichever party ends the creation first; see {@link #settle()}. */
     private volatile boolean settled;
 
@@ -246,8 +463,9 @@ final class PoolEntry<K, R> {
       if (settled || !SETTLED.compareAndSet(this, false, true)) {
         return false;
       }
-      // Races with armed(): it swaps its task in for ARMING, we swap DISARMED in for whatever is
-      // there. Whichever swaps second sees the other's mark, and the task is cancelled either way.
+      // Handshake DEADLINE-ARM: races with armed(): it swaps its task in for ARMING, we swap
+      // DISARMED in for whatever is there. Whichever swaps second sees the other's mark, and the
+      // task is cancelled either way.
       if (DEADLINE.getAndSet(this, DISARMED) instanceof Future<?> task) {
         task.cancel(false);
       }
@@ -290,6 +508,7 @@ final class PoolEntry<K, R> {
 
     /** Records the scheduled deadline; cancels it if the creation was settled meanwhile. */
     void armed(Future<?> task) {
+      // Handshake DEADLINE-ARM: see settle().
       if (!DEADLINE.compareAndSet(this, ARMING, task)) {
         task.cancel(false);
       }

@@ -25,9 +25,10 @@ import java.time.Duration;
  * {@link PoolStats} counter, so a listener sees what {@link Pool#stats()} counts.
  *
  * <p>An instance's events form this sequence: {@link #onCreated}, then {@link #onOpened} or {@link
- * #onCreationFailed} (phase {@link Phase#OPEN}), then at most one of {@link #onExpired} and {@link
- * #onInvalidated}, then {@link #onClosed} or {@link #onCloseFailed}. An instance that was still
- * being created when the pool shut down is closed without {@link #onOpened}. A factory that fails
+ * #onCreationFailed} (phase {@link Phase#OPEN}), then at most one of {@link #onExpired}, {@link
+ * #onEvicted} and {@link #onInvalidated}, then {@link #onClosed} or {@link #onCloseFailed}. An
+ * instance that was still being created when the pool shut down is closed without {@link
+ * #onOpened}. A factory that fails
  * yields only {@link #onCreationFailed} (phase {@link Phase#CREATE}). An instance closed by
  * shutdown gets no {@link #onExpired} or {@link #onInvalidated}, only its close event.
  *
@@ -113,6 +114,16 @@ public interface PoolListener<K, R> {
    * @param resource the expired instance
    */
   default void onExpired(K key, R resource) {}
+
+  /**
+   * An idle instance was evicted to make room under the pool's bound ({@link
+   * PoolBuilder#maxInstances}, {@link PoolBuilder#maxWeight}) for a request of another key, and is
+   * about to be closed. Only instances with no lease are ever evicted.
+   *
+   * @param key the key
+   * @param resource the evicted instance
+   */
+  default void onEvicted(K key, R resource) {}
 
   /**
    * {@link Pool#invalidate(Object)} retired the instance of {@code key}: it is closed now if it has

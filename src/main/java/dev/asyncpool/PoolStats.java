@@ -21,10 +21,20 @@ package dev.asyncpool;
  * @param closes instances whose close completed successfully
  * @param closeFailures instances whose close threw, returned {@code null}, failed, or did not
  *     complete within the close timeout
- * @param live instances the pool holds now: being created, open, or being closed
+ * @param live instances the pool holds now: being created, open, or being closed; under a bound
+ *     this includes the keys still waiting for room (see {@code waiting}), which hold no
+ *     instance yet: what exists is {@code weightInUse}
  * @param idle open instances with no lease right now (computed by a scan of the pool)
  * @param leakedLeases leases garbage-collected without being closed, found by {@link
  *     PoolBuilder#leakDetection()} (always 0 without it)
+ * @param evictions idle instances closed to make room under the pool's bound ({@link
+ *     PoolBuilder#maxInstances}, {@link PoolBuilder#maxWeight}); always 0 without one
+ * @param waiting keys whose requests wait now for room under the bound, or for a creation slot
+ *     ({@link PoolBuilder#maxConcurrentCreations}); each key counts once, however many requests
+ *     share its place
+ * @param weightInUse the weight counted against the bound now: with {@link
+ *     PoolBuilder#maxInstances}, the instances that exist (being created, open or closing); with
+ *     {@link PoolBuilder#maxWeight}, their weights' sum; 0 without a bound
  */
 public record PoolStats(
     long hits,
@@ -37,7 +47,10 @@ public record PoolStats(
     long closeFailures,
     int live,
     int idle,
-    long leakedLeases) {
+    long leakedLeases,
+    long evictions,
+    int waiting,
+    long weightInUse) {
 
   /**
    * Returns the number of lease requests: {@code hits() + misses()}. Without {@link

@@ -88,6 +88,14 @@ final class SafeListener<K, R> {
     }
   }
 
+  void evicted(K key, R resource) {
+    try {
+      listener.onEvicted(key, resource);
+    } catch (Throwable t) {
+      failed("onEvicted", key, t);
+    }
+  }
+
   void invalidated(K key, R resource) {
     try {
       listener.onInvalidated(key, resource);

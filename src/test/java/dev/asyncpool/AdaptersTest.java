@@ -13,8 +13,11 @@ import java.util.concurrent.CompletionStage;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Function;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.slf4j.event.Level;
 
 /** Third-party clients pooled without wrappers: AutoCloseable, and close-returns-a-stage. */
+@ExtendWith(PoolLog.Capture.class)
 class AdaptersTest {
 
   /** A client with a blocking close, like a JDBC DataSource. */
@@ -77,6 +80,10 @@ class AdaptersTest {
     pool.closeAsync().get(10, java.util.concurrent.TimeUnit.SECONDS);
     assertThat(failing.closes).hasValue(1);
     assertThat(pool.stats().closeFailures()).isEqualTo(1);
+    // Logged on the close thread before the shutdown completed.
+    assertThat(PoolLog.lines(Level.WARN))
+        .containsExactly(
+            "WARN asyncpool: closing the instance for key tenant-b failed | IOException");
   }
 
   @Test
@@ -99,6 +106,9 @@ class AdaptersTest {
     pool.get("k").close();
     pool.closeAsync().get(10, java.util.concurrent.TimeUnit.SECONDS);
     assertThat(pool.stats().closeFailures()).isEqualTo(1);
+    assertThat(PoolLog.lines(Level.WARN))
+        .containsExactly(
+            "WARN asyncpool: closing the instance for key k failed | NullPointerException");
   }
 
   @Test

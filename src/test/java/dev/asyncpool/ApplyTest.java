@@ -111,6 +111,9 @@ class ApplyTest extends PoolTestSupport {
     String key = pool.apply("k", r -> String.valueOf(r.key));
     assertThat(key).isEqualTo("k");
     assertThat(factory.created).hasSize(2);
+    assertThat(PoolLog.lines())
+        .containsExactly(
+            "DEBUG test-pool: creating the instance for key k failed | IllegalStateException");
   }
 
   @Test

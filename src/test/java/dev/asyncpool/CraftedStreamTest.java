@@ -57,7 +57,11 @@ class CraftedStreamTest {
         closeTimeout,
         false,
         null,
-        null);
+        null,
+        Long.MAX_VALUE,
+        null,
+        Duration.ofSeconds(30),
+        Integer.MAX_VALUE);
   }
 
   private static PoolConfig<String, TestResource> valid() {
@@ -123,7 +127,40 @@ class CraftedStreamTest {
                 open,
                 close),
             "an asyncFactory opens AsyncResources only"),
+        Arguments.of(bounded(valid(), 0, 1, Duration.ZERO), "maxWeight must be positive: 0"),
+        Arguments.of(
+            bounded(valid(), 5, -1, Duration.ZERO), "maxConcurrentCreations must be positive: -1"),
+        Arguments.of(
+            bounded(valid(), 5, 1, Duration.ofSeconds(-3)),
+            "acquireTimeout must not be negative: PT-3S"),
         Arguments.of(null, "config is missing"));
+  }
+
+  /** {@code config} with the bound's settings replaced. */
+  private static PoolConfig<String, TestResource> bounded(
+      PoolConfig<String, TestResource> config,
+      long maxWeight,
+      int maxConcurrentCreations,
+      Duration acquireTimeout) {
+    return new PoolConfig<>(
+        config.factory(),
+        config.asyncFactory(),
+        config.lifecycle(),
+        config.ttl(),
+        null,
+        null,
+        null,
+        config.name(),
+        false,
+        config.openTimeout(),
+        config.closeTimeout(),
+        false,
+        null,
+        null,
+        maxWeight,
+        null,
+        acquireTimeout,
+        maxConcurrentCreations);
   }
 
   @ParameterizedTest(name = "{1}")

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import java.time.Duration;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
+import org.slf4j.event.Level;
 
 /**
  * Epoch-stamped warm releases (KeyedPool's "Idle stamps") stay never early and within the
@@ -72,6 +73,9 @@ class EpochStampTest extends PoolTestSupport {
     scheduler.advance(Duration.ofSeconds(1)); // t=1.5: the run fails and retries in 1 ms
     scheduler.advance(Duration.ofMillis(10)); // the retry starts epoch 2, then visits "k"
     assertThat(resource.closes).as("idle for 1 s of a 64 s TTL").hasValue(0);
+    assertThat(PoolLog.lines())
+        .containsExactly(
+            "ERROR test-pool: the expiry task failed; retrying | IllegalStateException");
   }
 
   /**
@@ -103,6 +107,10 @@ class EpochStampTest extends PoolTestSupport {
     // number whose slot still holds a time from a lap (128 epochs, ~2 min) before.
     scheduler.advance(ttl.minusSeconds(3)); // 63 s after the last release
     assertThat(resource.closes).as("idle for 63 s of a 64 s TTL").hasValue(0);
+    // An ERROR per failed run, each retried 1 ms later: at most one per failed read.
+    assertThat(PoolLog.lines())
+        .hasSizeBetween(1, 300)
+        .containsOnly("ERROR test-pool: the expiry task failed; retrying | IllegalStateException");
   }
 
   /**

@@ -10,6 +10,7 @@ import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
+import org.slf4j.event.Level;
 
 /** Semantics 4 and 5: failures reach the waiters, are not remembered, never wedge the pool. */
 class FailureTest extends PoolTestSupport {
@@ -34,6 +35,11 @@ class FailureTest extends PoolTestSupport {
     assertThat(lease("k").key).isEqualTo("k");
     assertThat(calls).hasValue(2);
     assertThat(pool.stats().creationFailures()).isEqualTo(1);
+    // The caller got it: the pool only notes it at DEBUG, once, with the pool, key and cause.
+    assertThat(PoolLog.lines())
+        .containsExactly(
+            "DEBUG test-pool: creating the instance for key k failed | IllegalArgumentException");
+    assertThat(PoolLog.causes(Level.DEBUG)).containsExactly(boom);
   }
 
   @Test
@@ -47,6 +53,9 @@ class FailureTest extends PoolTestSupport {
         .withThrowableOfType(java.util.concurrent.ExecutionException.class)
         .withCauseInstanceOf(NullPointerException.class);
     assertThat(pool.stats().live()).isZero();
+    String line = "DEBUG test-pool: creating the instance for key tenant-7 failed";
+    assertThat(PoolLog.lines())
+        .containsExactly(line + " | NullPointerException", line + " | NullPointerException");
   }
 
   @Test
@@ -66,6 +75,11 @@ class FailureTest extends PoolTestSupport {
     assertThat(factory.created.get(0).closes).as("a created instance is closed once").hasValue(1);
     TestResource next = lease("k");
     assertThat(next).isSameAs(factory.created.get(1));
+    assertThat(PoolLog.lines())
+        .containsExactly("DEBUG test-pool: creating the instance for key k failed | IOException");
+    assertThat(PoolLog.causes(Level.DEBUG))
+        .extracting(Throwable::getMessage)
+        .containsExactly("cannot connect");
   }
 
   @Test
@@ -91,6 +105,10 @@ class FailureTest extends PoolTestSupport {
     assertThat(lease("k")).isSameAs(factory.created.get(2));
     assertThat(factory.created.get(0).closes).hasValue(1);
     assertThat(factory.created.get(1).closes).hasValue(1);
+    assertThat(PoolLog.lines())
+        .containsExactly(
+            "DEBUG test-pool: creating the instance for key k failed | NullPointerException",
+            "DEBUG test-pool: creating the instance for key k failed | IllegalStateException");
   }
 
   @Test
@@ -112,6 +130,9 @@ class FailureTest extends PoolTestSupport {
     assertThat(second).isCompletedExceptionally();
     assertThatThrownBy(first::join).hasCause(failure);
     assertThatThrownBy(second::join).hasCause(failure);
+    assertThat(PoolLog.causes(Level.DEBUG))
+        .as("logged once, not once per waiter")
+        .containsExactly(failure);
     assertThat(pool.acquire("k").join().get()).isSameAs(factory.created.get(1));
   }
 
@@ -137,6 +158,17 @@ class FailureTest extends PoolTestSupport {
     assertThat(stats.closes()).isEqualTo(1);
     assertThat(stats.live()).isZero();
     assertThat(pool.closeAsync()).isCompleted();
+    // Nobody else sees a failed close: each is a WARN that names the pool, the key and the cause.
+    assertThat(PoolLog.lines(Level.WARN))
+        .containsExactlyInAnyOrder(
+            "WARN test-pool: closing the instance for key throws failed | IllegalStateException",
+            "WARN test-pool: closing the instance for key null failed | NullPointerException",
+            "WARN test-pool: closing the instance for key fails failed | IOException");
+    assertThat(PoolLog.causes(Level.WARN))
+        .extracting(Throwable::getMessage)
+        .containsExactlyInAnyOrder(
+            "close threw", "closeAsync returned null for key null", "close failed");
+    assertThat(PoolLog.lines()).noneMatch(line -> line.contains("key fine"));
   }
 
   @Test
@@ -171,6 +203,10 @@ class FailureTest extends PoolTestSupport {
     assertThatThrownBy(() -> pool.get("k")).hasCauseInstanceOf(IOException.class);
     assertThatThrownBy(() -> pool.get("k")).isInstanceOf(NullPointerException.class);
     assertThat(pool.acquire("k").join().get().key).isEqualTo("k");
+    assertThat(PoolLog.lines())
+        .containsExactly(
+            "DEBUG asyncpool: creating the instance for key k failed | IOException",
+            "DEBUG asyncpool: creating the instance for key k failed | NullPointerException");
   }
 
   @Test
@@ -194,5 +230,6 @@ class FailureTest extends PoolTestSupport {
     assertThat(factory.created.get(1).closes).hasValue(1);
     assertThat(pool.<String>withResource("i", r -> null)).isCompletedExceptionally();
     assertThat(factory.created.get(2).closes).hasValue(1);
+    assertThat(PoolLog.lines()).as("the action's failure is the caller's, not logged").isEmpty();
   }
 }

@@ -51,6 +51,7 @@ class ForkedSerializationTest {
                 Paths.get(System.getProperty("java.home"), "bin", "java").toString(),
                 "-cp",
                 System.getProperty("java.class.path"),
+                "-Dslf4j.provider=org.slf4j.simple.SimpleServiceProvider",
                 "-Dorg.slf4j.simpleLogger.defaultLogLevel=error",
                 ForkedPoolMain.class.getName(),
                 file.toString())

@@ -286,6 +286,9 @@ class LeaseAndTtlTest extends PoolTestSupport {
         .hasMessageContaining("loop")
         .hasMessageContaining("same key");
     assertThat(pool.stats().live()).isZero();
+    assertThat(PoolLog.lines())
+        .containsExactly(
+            "DEBUG asyncpool: creating the instance for key loop failed | IllegalStateException");
   }
 
   @SuppressWarnings("unchecked")

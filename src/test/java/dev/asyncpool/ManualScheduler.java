@@ -73,6 +73,18 @@ final class ManualScheduler extends AbstractExecutorService implements Scheduled
     }
   }
 
+  /**
+   * Removes the first task due at the ticker's current time and returns it, without running it:
+   * the caller runs it, on a thread of its choice. Null if none is due.
+   */
+  synchronized Runnable takeDue() {
+    Task<?> task = tasks.peek();
+    if (task == null || task.due - ticker.read() > 0) {
+      return null;
+    }
+    return tasks.poll();
+  }
+
   synchronized int pending() {
     return tasks.size();
   }

@@ -14,6 +14,7 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
+import org.slf4j.event.Level;
 
 /** Issue 4's faults: resources, factories, schedulers and executors that misbehave. */
 class MisbehavingResourceTest extends PoolTestSupport {
@@ -35,6 +36,9 @@ class MisbehavingResourceTest extends PoolTestSupport {
         .hasMessageContaining("stuck")
         .hasMessageNotContaining("fine");
     assertThat(pool.stats().closeFailures()).isEqualTo(1);
+    assertThat(PoolLog.lines(Level.WARN))
+        .containsExactly(
+            "WARN test-pool: the close of key stuck did not complete within PT5S; moving on");
     assertThatThrownBy(pool::close).isInstanceOf(CompletionException.class);
   }
 
@@ -49,6 +53,11 @@ class MisbehavingResourceTest extends PoolTestSupport {
     assertThat(pool.stats().live()).isZero();
     close.complete(null); // late
     assertThat(pool.closeAsync()).isCompleted();
+    assertThat(PoolLog.lines())
+        .containsExactly(
+            "WARN test-pool: the close of key slow did not complete within PT5S; moving on",
+            "INFO test-pool: the close of key slow completed after its timeout",
+            "DEBUG test-pool: shutting down, 0 live instances");
   }
 
   @Test
@@ -75,6 +84,10 @@ class MisbehavingResourceTest extends PoolTestSupport {
     }
     assertThat(factory.created.get(0).closes).hasValue(1);
     assertThat(lease("k")).isSameAs(factory.created.get(1));
+    assertThat(PoolLog.lines())
+        .as("the waiters got the time-out; the pool notes it once")
+        .containsExactly(
+            "DEBUG test-pool: creating the instance for key k failed | TimeoutException");
   }
 
   @Test
@@ -92,6 +105,12 @@ class MisbehavingResourceTest extends PoolTestSupport {
         .withThrowableOfType(ExecutionException.class)
         .withRootCauseInstanceOf(IllegalStateException.class)
         .withMessageContaining("same key");
+    assertThat(PoolLog.lines())
+        .containsExactly(
+            "DEBUG asyncpool: creating the instance for key loop failed | CompletionException");
+    assertThat(PoolLog.causes(Level.DEBUG).get(0))
+        .hasRootCauseMessage(
+            "asyncpool: the factory for key loop asked the pool for that same key");
   }
 
   @SuppressWarnings("unchecked")
@@ -110,6 +129,15 @@ class MisbehavingResourceTest extends PoolTestSupport {
             .build(factory);
     TestResource resource = lease("k"); // the release schedules expiry: rejected, not thrown
     await().atMost(Duration.ofSeconds(10)).until(resource::isClosed);
+    // The application's scheduler failed, not the pool: a WARN (once per rejected task).
+    assertThat(PoolLog.lines())
+        .isNotEmpty()
+        .allMatch(
+            line ->
+                line.equals(
+                    "WARN asyncpool: the scheduler failed to take a task; using asyncpool's own"
+                        + " | RejectedExecutionException"),
+            "the scheduler's rejection, at WARN");
   }
 
   @Test
@@ -135,6 +163,12 @@ class MisbehavingResourceTest extends PoolTestSupport {
         .withThrowableOfType(ExecutionException.class)
         .withCauseInstanceOf(RejectedExecutionException.class);
     assertThat(pool.closeAsync()).isCompleted();
+    assertThat(PoolLog.lines())
+        .containsExactly(
+            "WARN asyncpool: executor rejected the close of key k; closing inline"
+                + " | RejectedExecutionException",
+            "DEBUG asyncpool: creating the instance for key j failed | RejectedExecutionException",
+            "DEBUG asyncpool: shutting down, 0 live instances");
   }
 
   /** A key whose hashCode changes after it was put in the pool: unsupported, but harmless. */
@@ -174,6 +208,53 @@ class MisbehavingResourceTest extends PoolTestSupport {
     scheduler.advance(Duration.ofSeconds(1));
     assertThat(factory.created).allSatisfy(r -> assertThat(r.closes).hasValue(1));
     assertThat(mixed.closeAsync()).isCompleted();
+    assertThat(PoolLog.lines()).containsExactly("DEBUG asyncpool: shutting down, 0 live instances");
+  }
+
+  /** A key whose hashCode throws once broken: user code the pool calls to remove it. */
+  static final class BreakingKey {
+    volatile boolean broken;
+
+    @Override
+    public int hashCode() {
+      if (broken) {
+        throw new IllegalStateException("hashCode broke");
+      }
+      return 7;
+    }
+
+    @Override
+    public boolean equals(Object other) {
+      return other == this;
+    }
+
+    @Override
+    public String toString() {
+      return "breaking-key";
+    }
+  }
+
+  @Test
+  void keyThatThrowsWhileRemovedIsStillClosedAndLoggedAsTheKeysFault() {
+    Pool<Object, TestResource> keyed =
+        Pool.newBuilder()
+            .ticker(ticker)
+            .scheduler(scheduler)
+            .executor(directExecutor)
+            .ttl(Duration.ofSeconds(1))
+            .build(factory);
+    BreakingKey key = new BreakingKey();
+    keyed.get(key).close();
+    key.broken = true; // misuse: the expiry's removal from the map throws
+    scheduler.advance(Duration.ofSeconds(1));
+    assertThat(factory.created.get(0).closes).as("closed all the same").hasValue(1);
+    // The key's own code failed, as a resource's close may: a WARN, not the pool's ERROR.
+    assertThat(PoolLog.lines())
+        .containsExactly(
+            "WARN asyncpool: removing key breaking-key from the map failed"
+                + " | IllegalStateException");
+    key.broken = false;
+    assertThat(keyed.closeAsync()).isCompleted();
   }
 
   @Test
@@ -188,6 +269,19 @@ class MisbehavingResourceTest extends PoolTestSupport {
               System.gc();
               return pool.stats().leakedLeases() == 1;
             });
+    // The cleaner counts the leak, logs it, then gives the share back: wait for the last step.
+    await().atMost(Duration.ofSeconds(10)).until(() -> pool.stats().idle() == 1);
+    assertThat(PoolLog.lines())
+        .containsExactly(
+            "WARN test-pool: a lease of key k was garbage-collected without close(); releasing it"
+                + " | LeakTrace");
+    assertThat(PoolLog.causes(Level.WARN).get(0))
+        .hasMessage("the leaked lease was acquired here")
+        .satisfies(
+            trace ->
+                assertThat(trace.getStackTrace())
+                    .as("where the lease was acquired")
+                    .anyMatch(frame -> frame.getMethodName().equals("leakALease")));
     scheduler.advance(Duration.ofSeconds(1));
     assertThat(resource.closes).as("the leaked share was given back; it expired").hasValue(1);
     // A closed tracked lease is not reported.
@@ -196,6 +290,7 @@ class MisbehavingResourceTest extends PoolTestSupport {
     }
     System.gc();
     assertThat(pool.stats().leakedLeases()).isEqualTo(1);
+    assertThat(PoolLog.lines(Level.WARN)).as("one leak, one warning").hasSize(1);
   }
 
   private void leakALease() {

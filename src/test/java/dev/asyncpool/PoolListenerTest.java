@@ -5,19 +5,18 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.io.NotSerializableException;
 import java.io.Serializable;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Paths;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Function;
 import java.util.function.Supplier;
 import org.junit.jupiter.api.Test;
+import org.slf4j.event.Level;
 
 /** Issue 6: every listener event, its timings on the fake ticker, and a listener that throws. */
 class PoolListenerTest extends PoolTestSupport {
@@ -130,6 +129,50 @@ class PoolListenerTest extends PoolTestSupport {
     assertThat(recorder.resources).containsOnly(instance);
   }
 
+  /**
+   * An adapter's factory is its open (a DataSource connects in its constructor): onOpened reports
+   * the factory's time, not the zero of an open that does nothing.
+   */
+  @Test
+  void anAdaptersOpenTimeIsItsFactorysTime() {
+    List<String> events = new ArrayList<>();
+    PoolListener<String, AutoCloseable> timings =
+        new PoolListener<>() {
+          @Override
+          public void onCreated(String key, AutoCloseable client, Duration took) {
+            events.add("created " + took.toMillis() + "ms");
+          }
+
+          @Override
+          public void onOpened(String key, AutoCloseable client, Duration took) {
+            events.add("opened " + took.toMillis() + "ms");
+          }
+        };
+    Pool<String, AutoCloseable> clients =
+        settings()
+            .listener(timings)
+            .buildCloseable(
+                key -> {
+                  ticker.advance(Duration.ofMillis(2300)); // connecting
+                  return () -> {};
+                });
+    clients.get("tenant").close();
+    Pool<String, AutoCloseable> closedBy =
+        settings()
+            .listener(timings)
+            .build(
+                key -> {
+                  ticker.advance(Duration.ofMillis(700));
+                  return (AutoCloseable) () -> {};
+                },
+                client -> CompletableFuture.completedFuture(null));
+    closedBy.get("tenant").close();
+    assertThat(events)
+        .containsExactly("created 2300ms", "opened 2300ms", "created 700ms", "opened 700ms");
+    clients.close();
+    closedBy.close();
+  }
+
   @Test
   void leasingAnOpenInstanceNeverCallsTheListener() {
     AtomicInteger calls = new AtomicInteger();
@@ -166,6 +209,9 @@ class PoolListenerTest extends PoolTestSupport {
     assertThat(recorder.resources).containsExactly("null");
     assertThat(recorder.causes).containsExactly(factoryFailure);
     assertThat(pool.stats().creationFailures()).isEqualTo(1);
+    assertThat(PoolLog.lines())
+        .containsExactly(
+            "DEBUG test-pool: creating the instance for key a failed | IllegalStateException");
   }
 
   @Test
@@ -181,6 +227,7 @@ class PoolListenerTest extends PoolTestSupport {
     assertThat(pool.acquire("a")).isCompletedExceptionally();
     assertThat(recorder.events).containsExactly("creationFailed a CREATE");
     assertThat(recorder.causes).containsExactly(failure);
+    assertThat(PoolLog.causes(Level.DEBUG)).containsExactly(failure);
   }
 
   @Test
@@ -193,6 +240,7 @@ class PoolListenerTest extends PoolTestSupport {
         .containsExactly("created a 0s", "creationFailed a OPEN", "closed a 0s");
     assertThat(recorder.resources).containsOnly(factory.created.get(0));
     assertThat(recorder.causes).containsExactly(failure);
+    assertThat(PoolLog.causes(Level.DEBUG)).containsExactly(failure);
   }
 
   @Test
@@ -205,6 +253,9 @@ class PoolListenerTest extends PoolTestSupport {
     assertThat(recorder.events)
         .containsExactly("created a 0s", "creationFailed a OPEN", "closed a 0s");
     assertThat(recorder.causes).singleElement().isInstanceOf(TimeoutException.class);
+    assertThat(PoolLog.lines())
+        .containsExactly(
+            "DEBUG test-pool: creating the instance for key a failed | TimeoutException");
   }
 
   @Test
@@ -262,6 +313,10 @@ class PoolListenerTest extends PoolTestSupport {
     close.completeExceptionally(failure);
     assertThat(recorder.events).endsWith("expired a", "closeFailed a 4s");
     assertThat(recorder.causes).containsExactly(failure);
+    assertThat(PoolLog.lines())
+        .containsExactly(
+            "WARN test-pool: closing the instance for key a failed | IllegalStateException");
+    assertThat(PoolLog.causes(Level.WARN)).containsExactly(failure);
   }
 
   @Test
@@ -276,6 +331,10 @@ class PoolListenerTest extends PoolTestSupport {
     pool.close();
     assertThat(recorder.events).endsWith("closeFailed a 0s");
     assertThat(recorder.causes).containsExactly(failure);
+    assertThat(PoolLog.lines(Level.WARN))
+        .containsExactly(
+            "WARN test-pool: closing the instance for key a failed | IllegalStateException");
+    assertThat(PoolLog.causes(Level.WARN)).containsExactly(failure);
   }
 
   @Test
@@ -289,6 +348,9 @@ class PoolListenerTest extends PoolTestSupport {
     assertThat(recorder.events).endsWith("expired a", "closeFailed a 5s");
     assertThat(recorder.causes).singleElement().isInstanceOf(TimeoutException.class);
     assertThat(recorder.causes.get(0)).hasMessageContaining("key a");
+    assertThat(PoolLog.lines())
+        .containsExactly(
+            "WARN test-pool: the close of key a did not complete within PT5S; moving on");
   }
 
   @Test
@@ -323,6 +385,9 @@ class PoolListenerTest extends PoolTestSupport {
     assertThat(count(events, "invalidated")).isEqualTo(stats.invalidations()).isEqualTo(1);
     assertThat(count(events, "expired")).isEqualTo(stats.expirations()).isEqualTo(3);
     assertThat(count(events, "closed")).isEqualTo(stats.closes()).isEqualTo(4);
+    assertThat(PoolLog.lines())
+        .containsExactly(
+            "DEBUG test-pool: creating the instance for key e failed | IllegalStateException");
   }
 
   private static long count(Recorder recorder, String event) {
@@ -397,42 +462,56 @@ class PoolListenerTest extends PoolTestSupport {
     assertThat(stats.closes() + stats.closeFailures()).isEqualTo(3);
     assertThat(stats.live()).isZero();
     assertThat(pool.closeAsync()).isCompleted();
-  }
-
-  /** Run in a forked JVM whose SLF4J logs warnings: a listener that throws on key tenant-42. */
-  static final class ThrowingListenerMain {
-    public static void main(String[] args) {
-      Pool<String, TestResource> pool =
-          Pool.newBuilder()
-              .name("logged-pool")
-              .listener(new ThrowingListener())
-              .build(TestResource::new);
-      pool.get("tenant-42").close();
-      pool.close();
-      System.out.println("pool closed, closes=" + pool.stats().closes());
-    }
+    // Each event the listener threw from is one WARN, in the order of the events, between the
+    // pool's own lines for the failures that caused some of them.
+    String threw = "WARN test-pool: the listener's %s threw for key %s; ignored | %s";
+    String bug = "IllegalStateException";
+    assertThat(PoolLog.lines())
+        .containsExactly(
+            String.format(threw, "onCreated", "a", bug),
+            String.format(threw, "onOpened", "a", bug),
+            String.format(threw, "onCreated", "b", bug),
+            String.format(threw, "onOpened", "b", bug),
+            String.format(threw, "onInvalidated", "b", bug),
+            String.format(threw, "onClosed", "b", bug),
+            String.format(threw, "onExpired", "a", bug),
+            String.format(threw, "onClosed", "a", bug),
+            "DEBUG test-pool: creating the instance for key c failed | IllegalStateException",
+            String.format(threw, "onCreationFailed", "c", bug),
+            String.format(threw, "onCreated", "d", bug),
+            String.format(threw, "onOpened", "d", bug),
+            "DEBUG test-pool: shutting down, 1 live instances",
+            "WARN test-pool: closing the instance for key d failed | IllegalStateException",
+            String.format(threw, "onCloseFailed", "d", bug));
+    assertThat(PoolLog.causes(Level.WARN))
+        .extracting(Throwable::getMessage)
+        .containsOnly("listener bug", "close failed");
   }
 
   @Test
-  void aThrowingListenerIsLoggedWithThePoolTheEventAndTheKey() throws Exception {
-    Process child =
-        new ProcessBuilder(
-                Paths.get(System.getProperty("java.home"), "bin", "java").toString(),
-                "-cp",
-                System.getProperty("java.class.path"),
-                "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
-                ThrowingListenerMain.class.getName())
-            .redirectErrorStream(true)
-            .start();
-    assertThat(child.waitFor(30, TimeUnit.SECONDS)).as("child finished").isTrue();
-    String output = new String(child.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-    assertThat(child.exitValue()).as(output).isZero();
-    assertThat(output)
-        .contains("logged-pool: the listener's onCreated threw for key tenant-42; ignored")
-        .contains("logged-pool: the listener's onOpened threw for key tenant-42; ignored")
-        .contains("logged-pool: the listener's onClosed threw for key tenant-42; ignored")
-        .contains("java.lang.IllegalStateException: listener bug")
-        .contains("pool closed, closes=1");
+  void aThrowingListenerIsLoggedWithThePoolTheEventAndTheKey() {
+    pool =
+        Pool.newBuilder()
+            .ticker(ticker)
+            .scheduler(scheduler)
+            .executor(directExecutor)
+            .name("logged-pool")
+            .listener(new ThrowingListener())
+            .build(TestResource::new);
+    pool.get("tenant-42").close();
+    pool.close();
+    assertThat(pool.stats().closes()).isEqualTo(1);
+    assertThat(PoolLog.lines(Level.WARN))
+        .containsExactly(
+            "WARN logged-pool: the listener's onCreated threw for key tenant-42; ignored"
+                + " | IllegalStateException",
+            "WARN logged-pool: the listener's onOpened threw for key tenant-42; ignored"
+                + " | IllegalStateException",
+            "WARN logged-pool: the listener's onClosed threw for key tenant-42; ignored"
+                + " | IllegalStateException");
+    assertThat(PoolLog.causes(Level.WARN))
+        .extracting(Throwable::getMessage)
+        .containsOnly("listener bug");
   }
 
   @Test
@@ -475,6 +554,12 @@ class PoolListenerTest extends PoolTestSupport {
     pool = settings().listener(general).build(factory);
     lease("a");
     assertThat(general.calls).hasValue(2);
+    assertThat(PoolLog.lines())
+        .containsExactly(
+            "WARN test-pool: the listener's onCreated threw for key a; ignored"
+                + " | IllegalStateException",
+            "WARN test-pool: the listener's onOpened threw for key a; ignored"
+                + " | IllegalStateException");
   }
 
   // ---- Serialization ----

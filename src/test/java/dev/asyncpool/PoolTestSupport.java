@@ -5,8 +5,13 @@ import java.util.concurrent.Executor;
 import java.util.function.Consumer;
 import java.util.function.Function;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.extension.ExtendWith;
 
-/** A pool on a fake clock, a manual scheduler, and an executor that runs tasks at once. */
+/**
+ * A pool on a fake clock, a manual scheduler, and an executor that runs tasks at once; what the
+ * pool logs is in {@link PoolLog}, cleared before each test.
+ */
+@ExtendWith(PoolLog.Capture.class)
 abstract class PoolTestSupport {
   final FakeTicker ticker = new FakeTicker();
   final ManualScheduler scheduler = new ManualScheduler(ticker);

@@ -10,6 +10,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
+import org.slf4j.event.Level;
 
 /** Regression tests for races an independent review of the core found; each failed before. */
 class RaceRegressionTest extends PoolTestSupport {
@@ -78,6 +79,11 @@ class RaceRegressionTest extends PoolTestSupport {
     scheduler.advance(Duration.ofSeconds(1));
     assertThat(held.get().closes).as("closed when the grace period ended").hasValue(1);
     assertThat(closing).isCompleted();
+    assertThat(PoolLog.lines(Level.WARN))
+        .containsExactly(
+            "WARN asyncpool: closing the instance for key "
+                + key
+                + " with 1 lease(s) still open: grace period over");
     held.close();
   }
 
@@ -105,6 +111,13 @@ class RaceRegressionTest extends PoolTestSupport {
     assertThat(factory.created.get(0).closes).as("never early").hasValue(0);
     scheduler.advance(Duration.ofSeconds(1));
     assertThat(factory.created.get(0).closes).hasValue(1);
+    // A broken ticker is logged at ERROR, naming the key it could not stamp.
+    assertThat(PoolLog.lines(Level.ERROR))
+        .containsExactly(
+            "ERROR asyncpool: the ticker failed while key k went idle | IllegalStateException");
+    assertThat(PoolLog.causes(Level.ERROR))
+        .extracting(Throwable::getMessage)
+        .containsExactly("ticker broke");
   }
 
   @Test
@@ -122,5 +135,11 @@ class RaceRegressionTest extends PoolTestSupport {
     lease.close();
     assertThatThrownBy(lease::get).isInstanceOf(IllegalStateException.class);
     assertThat(pool.closeAsync()).isCompleted();
+    assertThat(PoolLog.lines(Level.ERROR))
+        .containsExactly(
+            // Logged while the pool is being built: unlike the others, it does not name the pool.
+            "ERROR the ticker failed while a pool was built; idle times count from 0"
+                + " | IllegalStateException",
+            "ERROR asyncpool: the ticker failed while key k went idle | IllegalStateException");
   }
 }

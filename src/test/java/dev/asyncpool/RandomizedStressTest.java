@@ -23,8 +23,10 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.atomic.LongAdder;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
+import org.slf4j.event.Level;
 
 /**
  * Several threads, few keys, TTLs of 0 and a few milliseconds, random failures injected into
@@ -32,6 +34,7 @@ import org.junit.jupiter.params.provider.CsvSource;
  * before the TTL since its last release) and, after the pool's close, that every created instance
  * was closed exactly once. Also run for minutes with {@code -Dasyncpool.stress.ops=...}.
  */
+@ExtendWith(PoolLog.Capture.class)
 class RandomizedStressTest {
 
   static final int OPS_PER_THREAD = Integer.getInteger("asyncpool.stress.ops", 15_000);
@@ -39,6 +42,12 @@ class RandomizedStressTest {
 
   /** How long the threads of one run may take; the long run of {@code -Pstress} needs more. */
   static final long TIMEOUT_SECONDS = Long.getLong("asyncpool.stress.timeoutSeconds", 120);
+
+  /**
+   * Whether a run keeps every event the pool logs, to count them; a long run (-Pstress) logs
+   * hundreds of thousands of injected failures, and keeps only ERRORs, which must not occur.
+   */
+  static final boolean KEEP_EVERY_EVENT = (long) THREADS * OPS_PER_THREAD <= 100_000;
 
   /** Faults injected so far in this run, by kind, for the summary line. */
   static final Map<String, LongAdder> injected = new ConcurrentSkipListMap<>();
@@ -83,6 +92,7 @@ class RandomizedStressTest {
     @Override
     public CompletionStage<Void> closeAsync() {
       closes.incrementAndGet();
+      existing.decrementAndGet(); // before the pool stops counting it: at its close's end
       if (leasedNow.get() != 0) {
         violations.add("closed while leased: " + key);
       }
@@ -120,24 +130,42 @@ class RandomizedStressTest {
   /** True while only the TTL may close an instance (no invalidate, no shutdown yet). */
   static volatile boolean expiryOnly;
 
-  @ParameterizedTest(name = "ttl={0}ms, invalidate={1}")
-  @CsvSource({"0, false", "2, false", "0, true", "3, true"})
-  void invariantsHoldUnderRandomFaults(long ttlMillis, boolean invalidate) throws Exception {
+  /** Instances the factory made and whose close has not started; never above the bound. */
+  static final AtomicInteger existing = new AtomicInteger();
+
+  @ParameterizedTest(name = "ttl={0}ms, invalidate={1}, maxInstances={2}")
+  @CsvSource({
+    "0, false, 0", "2, false, 0", "0, true, 0", "3, true, 0", "3, false, 4", "1, true, 3"
+  })
+  void invariantsHoldUnderRandomFaults(long ttlMillis, boolean invalidate, int maxInstances)
+      throws Exception {
     violations.clear();
+    existing.set(0);
+    if (!KEEP_EVERY_EVENT) {
+      PoolLog.captureOnly(Level.ERROR);
+    }
     ttlNanos = TimeUnit.MILLISECONDS.toNanos(ttlMillis);
-    expiryOnly = !invalidate;
+    // Evictions close idle instances before their TTL, as they should: only without a bound is
+    // the TTL the only way out.
+    expiryOnly = !invalidate && maxInstances == 0;
     injected.clear();
     long started = System.nanoTime();
     List<FaultyResource> created = new CopyOnWriteArrayList<>();
+    PoolBuilder<Object, Object> builder = Pool.newBuilder().ttl(Duration.ofMillis(ttlMillis));
+    if (maxInstances > 0) {
+      builder.maxInstances(maxInstances).acquireTimeout(Duration.ofSeconds(10));
+    }
     Pool<String, FaultyResource> pool =
-        Pool.newBuilder()
-            .ttl(Duration.ofMillis(ttlMillis))
-            .build(key -> {
+        builder.build(key -> {
                   if (ThreadLocalRandom.current().nextInt(100) < 4) {
                     inject("factory threw");
                     throw new IllegalStateException("factory failed: " + key);
                   }
                   FaultyResource r = new FaultyResource(key);
+                  int now = existing.incrementAndGet();
+                  if (maxInstances > 0 && now > maxInstances) {
+                    violations.add(now + " instances exist, over the bound " + maxInstances);
+                  }
                   created.add(r);
                   return r;
                 });
@@ -241,12 +269,15 @@ class RandomizedStressTest {
     PoolStats stats = pool.stats();
     assertThat(stats.live()).isZero();
     assertThat(stats.closes() + stats.closeFailures()).isEqualTo(created.size());
+    assertLoggedOncePerFailure(stats);
     System.out.printf(
-        "stress ttl=%dms invalidate=%b, %d threads x %,d ops in %.1f s: %,d leases, %,d"
+        "stress ttl=%dms invalidate=%b maxInstances=%d, %d threads x %,d ops in %.1f s:"
+            + " %,d leases, %,d"
             + " invalidations, %,d failures seen by callers, %,d instances created, %,d closed"
             + " (%,d of them by a close that failed), %,d expired; injected %s; %s%n",
         ttlMillis,
         invalidate,
+        maxInstances,
         THREADS,
         OPS_PER_THREAD,
         (System.nanoTime() - started) / 1e9,
@@ -259,6 +290,42 @@ class RandomizedStressTest {
         stats.expirations(),
         injected,
         stats);
+  }
+
+  /**
+   * Thousands of injected failures, checked in aggregate: each failed close is one WARN naming the
+   * pool, its key and the cause, each failed creation one DEBUG; the shutdown is one DEBUG line,
+   * and nothing is an ERROR (the pool's own invariants held) or anything else.
+   */
+  private static void assertLoggedOncePerFailure(PoolStats stats) {
+    assertThat(PoolLog.lines(Level.ERROR)).isEmpty();
+    if (!KEEP_EVERY_EVENT) {
+      return;
+    }
+    String forKey = " for key [a-l] failed \\| ";
+    assertThat(PoolLog.lines(Level.WARN))
+        .hasSize((int) stats.closeFailures())
+        .allMatch(
+            line ->
+                line.matches(
+                    "WARN asyncpool: closing the instance"
+                        + forKey
+                        + "(IllegalStateException|NullPointerException)"),
+            "a close failure");
+    String shutdown = "DEBUG asyncpool: shutting down, ";
+    assertThat(PoolLog.lines(Level.DEBUG))
+        .filteredOn(line -> !line.startsWith(shutdown))
+        .hasSize((int) stats.creationFailures())
+        .allMatch(
+            line ->
+                line.matches(
+                    "DEBUG asyncpool: creating the instance" + forKey + "IllegalStateException"),
+            "a creation failure");
+    assertThat(PoolLog.lines())
+        .as("a failure per line, and one line for the shutdown")
+        .hasSize((int) (stats.closeFailures() + stats.creationFailures()) + 1)
+        .filteredOn(line -> line.startsWith(shutdown))
+        .hasSize(1);
   }
 
   private static void check(boolean ok, String violation) {

@@ -7,6 +7,7 @@ import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import org.junit.jupiter.api.Test;
+import org.slf4j.event.Level;
 
 /** Semantics 7: graceful shutdown. */
 class ShutdownTest extends PoolTestSupport {
@@ -49,6 +50,9 @@ class ShutdownTest extends PoolTestSupport {
     assertThat(closed).isCompleted();
     assertThat(pool.closeAsync()).as("idempotent: the same future").isSameAs(closed);
     pool.close();
+    assertThat(PoolLog.lines())
+        .as("a shutdown is routine: one DEBUG line, however many calls")
+        .containsExactly("DEBUG test-pool: shutting down, 2 live instances");
   }
 
   @Test
@@ -84,6 +88,10 @@ class ShutdownTest extends PoolTestSupport {
     scheduler.advance(Duration.ofSeconds(1));
     assertThat(resource.closes).hasValue(1);
     assertThat(closed).isCompleted();
+    assertThat(PoolLog.lines(Level.WARN))
+        .containsExactly(
+            "WARN test-pool: closing the instance for key held with 1 lease(s) still open:"
+                + " grace period over");
     held.close(); // late release: no second close
     assertThat(resource.closes).hasValue(1);
     assertThat(pool.closeAsync(Duration.ZERO)).isSameAs(closed);
@@ -97,6 +105,10 @@ class ShutdownTest extends PoolTestSupport {
     pool.closeAsync(Duration.ZERO);
     assertThat(held.get().closes).hasValue(1);
     assertThat(pool.closeAsync()).isCompleted();
+    assertThat(PoolLog.lines(Level.WARN))
+        .containsExactly(
+            "WARN test-pool: closing the instance for key held with 1 lease(s) still open:"
+                + " grace period over");
   }
 
   @Test

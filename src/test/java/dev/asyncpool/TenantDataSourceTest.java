@@ -102,7 +102,8 @@ class TenantDataSourceTest {
   void demoRunsBriefly() throws Exception {
     TenantDemo.Result r = TenantDemo.run(config("demo", Duration.ofMillis(200)), false);
     assertThat(r.failures()).isZero();
-    assertThat(r.requests()).isGreaterThan(1000);
+    // Not a rate: how many requests a loaded machine serves in two seconds is no invariant.
+    assertThat(r.requests()).isPositive();
     assertThat(r.stats().expirations()).as("the long tail's pools expired").isPositive();
     assertThat(r.dataSourcesMade()).isEqualTo(r.stats().creations());
     assertThat(r.stillOpenAfterClose()).isZero();

@@ -4,6 +4,7 @@ import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import dev.asyncpool.Lease;
 import dev.asyncpool.Pool;
+import dev.asyncpool.PoolBuilder;
 import dev.asyncpool.PoolStats;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -32,7 +33,9 @@ import java.util.concurrent.locks.LockSupport;
  * <ul>
  *   <li>{@code demo.seconds} (20), {@code demo.tenants} (200), {@code demo.threads} (8), {@code
  *       demo.rps} (total requests per second, 1000; 0 = as fast as possible), {@code demo.zipf}
- *       (exponent, 1.1), {@code demo.ttlMillis} (2000)
+ *       (exponent, 1.1), {@code demo.ttlMillis} (2000), {@code demo.maxInstances} (0: no bound;
+ *       e.g. 100 with {@code demo.tenants=5000} shows live never above 100, with evictions and
+ *       waits)
  *   <li>{@code demo.jdbcUrl}: a JDBC URL template whose {@code %s} receives the tenant's name
  *       (default {@code jdbc:h2:mem:%s;DB_CLOSE_DELAY=-1}, embedded H2). For PostgreSQL, e.g.
  *       {@code -Ddemo.jdbcUrl=jdbc:postgresql://localhost/db_%s -Ddemo.user=.. -Ddemo.password=..};
@@ -264,12 +267,15 @@ public final class TenantDemo {
           config.urlOf("<tenant>"));
     }
 
-    Pool<String, HikariDataSource> pool =
-        Pool.newBuilder()
-            .ttl(config.ttl())
-            .name("tenant-dbs")
-            .recordStats()
-            .buildCloseable(tenants::dataSource);
+    // -Ddemo.maxInstances=100: at most that many tenant pools exist at once (0: no bound).
+    int maxInstances = Integer.getInteger("demo.maxInstances", 0);
+    PoolBuilder<Object, Object> builder =
+        Pool.newBuilder().ttl(config.ttl()).name("tenant-dbs").recordStats();
+    if (maxInstances > 0) {
+      builder.maxInstances(maxInstances);
+    }
+    Pool<String, HikariDataSource> pool = builder.buildCloseable(tenants::dataSource);
+    long mostLive = 0;
     long start = System.nanoTime();
     long end = start + TimeUnit.SECONDS.toNanos(config.seconds());
     List<Thread> workers = new ArrayList<>();
@@ -295,7 +301,17 @@ public final class TenantDemo {
       thisSecond.drainInto(total);
       long n = requests.get();
       PoolStats s = pool.stats();
-      if (print) {
+      // Under a bound, what exists is weightInUse (each tenant weighs 1); live also counts the
+      // keys still waiting for room, which hold no instance yet.
+      long existing = maxInstances > 0 ? s.weightInUse() : s.live();
+      mostLive = Math.max(mostLive, existing);
+      if (print && maxInstances > 0) {
+        System.out.printf(
+            "t=%3ds  %7d req/s  live %3d/%d  created %4d  expired %4d  evicted %4d  waiting %3d"
+                + "  lease p99 %6d us%n",
+            second, n - lastRequests, existing, maxInstances, s.creations(), s.expirations(),
+            s.evictions(), s.waiting(), p99);
+      } else if (print) {
         System.out.printf(
             "t=%3ds  %7d req/s  live %3d  created %4d  expired %4d  lease p99 %6d us%n",
             second, n - lastRequests, s.live(), s.creations(), s.expirations(),
@@ -324,6 +340,11 @@ public final class TenantDemo {
       System.out.printf(f, "  of which failed", before.creationFailures());
       System.out.printf(f, "tenant pools expired (idle > TTL)", before.expirations());
       System.out.printf(f, "tenant pools live at the end", before.live());
+      System.out.printf(f, "most tenant pools live (each second)", mostLive);
+      if (maxInstances > 0) {
+        System.out.printf(f, "  bound (demo.maxInstances)", maxInstances);
+        System.out.printf(f, "tenant pools evicted to make room", before.evictions());
+      }
       System.out.printf(f, "tenant pools closed by pool.close()", after.closes() - before.closes());
       System.out.printf(f, "tenant pools closed in all", after.closes());
       System.out.printf(f, "close failures", after.closeFailures());

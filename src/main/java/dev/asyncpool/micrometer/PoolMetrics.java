@@ -49,6 +49,12 @@ import java.util.function.ToDoubleFunction;
  *       <td>{@link PoolStats#live()}</td></tr>
  *   <tr><td>{@code asyncpool.instances.idle}</td><td>gauge</td><td></td>
  *       <td>{@link PoolStats#idle()}</td></tr>
+ *   <tr><td>{@code asyncpool.evictions}</td><td>function counter</td><td></td>
+ *       <td>{@link PoolStats#evictions()}</td></tr>
+ *   <tr><td>{@code asyncpool.requests.waiting}</td><td>gauge</td><td></td>
+ *       <td>{@link PoolStats#waiting()}</td></tr>
+ *   <tr><td>{@code asyncpool.weight.used}</td><td>gauge</td><td></td>
+ *       <td>{@link PoolStats#weightInUse()}</td></tr>
  * </table>
  *
  * <p>The meters read {@link Pool#stats()} only when the registry reads them (at a scrape), never
@@ -154,6 +160,12 @@ public final class PoolMetrics implements MeterBinder {
         "instances being created, open, or being closed", PoolStats::live);
     gauge(registry, target, "asyncpool.instances.idle", "open instances with no lease",
         PoolStats::idle);
+    counter(registry, target, "asyncpool.evictions", null,
+        "idle instances closed to make room under the bound", PoolStats::evictions);
+    gauge(registry, target, "asyncpool.requests.waiting",
+        "keys waiting for room under the bound or for a creation slot", PoolStats::waiting);
+    gauge(registry, target, "asyncpool.weight.used",
+        "the weight counted against the bound", PoolStats::weightInUse);
   }
 
   private void counter(

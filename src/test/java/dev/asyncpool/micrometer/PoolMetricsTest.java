@@ -2,8 +2,11 @@ package dev.asyncpool.micrometer;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.tuple;
 import static org.awaitility.Awaitility.await;
 
+import com.github.valfirst.slf4jtest.LoggingEvent;
+import com.github.valfirst.slf4jtest.TestLoggerFactory;
 import dev.asyncpool.AsyncResource;
 import dev.asyncpool.Lease;
 import dev.asyncpool.Pool;
@@ -17,7 +20,9 @@ import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.slf4j.event.Level;
 
 /** Issue 6: the Micrometer binder publishes what {@link Pool#stats()} counts. */
 class PoolMetricsTest {
@@ -48,6 +53,11 @@ class PoolMetricsTest {
   final MeterRegistry registry = new SimpleMeterRegistry();
   Pool<String, Resource> pool;
 
+  @BeforeEach
+  void clearTheLog() {
+    TestLoggerFactory.clearAll();
+  }
+
   @AfterEach
   void closePool() {
     if (pool != null) {
@@ -67,7 +77,7 @@ class PoolMetricsTest {
   void figuresMatchThePoolsAfterLeasesCreationsExpiriesAndFailures() {
     pool =
         Pool.newBuilder()
-            .ttl(Duration.ofMillis(50))
+            .ttl(Duration.ofSeconds(1))
             .executor(Runnable::run)
             .recordStats()
             .build(Resource::new);
@@ -112,20 +122,26 @@ class PoolMetricsTest {
     assertThat(registry.get("asyncpool.expirations").tag("app", "test").functionCounter())
         .as("the given tags are on every meter")
         .isNotNull();
+    // What the failure counters count, the pool also logged (slf4j-test captured it), once each.
+    assertThat(TestLoggerFactory.getTestLogger(Pool.class).getAllLoggingEvents())
+        .extracting(LoggingEvent::getLevel, LoggingEvent::getFormattedMessage)
+        .containsExactlyInAnyOrder(
+            tuple(Level.DEBUG, "asyncpool: creating the instance for key bad failed"),
+            tuple(Level.WARN, "asyncpool: closing the instance for key fragile failed"));
   }
 
   @Test
-  void registersElevenMetersAllTaggedWithThePool() {
+  void registersFourteenMetersAllTaggedWithThePool() {
     pool = Pool.newBuilder().build(Resource::new);
     new PoolMetrics(pool, "tenants").bindTo(registry);
-    assertThat(registry.getMeters()).hasSize(11);
+    assertThat(registry.getMeters()).hasSize(14);
     for (Meter meter : registry.getMeters()) {
       assertThat(meter.getId().getName()).startsWith("asyncpool.");
       assertThat(meter.getId().getTag("pool")).isEqualTo("tenants");
       assertThat(meter.getId().getDescription()).isNotBlank();
     }
     new PoolMetrics(pool, "tenants").bindTo(registry);
-    assertThat(registry.getMeters()).as("binding again adds nothing").hasSize(11);
+    assertThat(registry.getMeters()).as("binding again adds nothing").hasSize(14);
   }
 
   @Test
