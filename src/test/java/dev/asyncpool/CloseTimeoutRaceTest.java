@@ -13,6 +13,8 @@ import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.slf4j.event.Level;
 
 /**
  * Issue 10's suspicion about a close that completes just as its timeout fires while shutdown
@@ -25,6 +27,7 @@ import org.junit.jupiter.api.Test;
  * <p>Lincheck would be the tool, but it reports this scenario as hung even for one invocation,
  * as it does a {@link LincheckRaceTest} test that runs first in its JVM (to be looked into).
  */
+@ExtendWith(PoolLog.Capture.class)
 class CloseTimeoutRaceTest {
 
   private static final int RACES = 1_000;
@@ -37,6 +40,7 @@ class CloseTimeoutRaceTest {
     Racer timeoutThread = new Racer();
     timeoutThread.start();
     long budget = System.nanoTime() + TimeUnit.SECONDS.toNanos(BUDGET_SECONDS);
+    int timedOut = 0;
     try {
       for (int race = 1; race <= RACES && System.nanoTime() - budget < 0; race++) {
         OneTaskScheduler scheduler = new OneTaskScheduler();
@@ -55,11 +59,20 @@ class CloseTimeoutRaceTest {
           assertThat(shutdown)
               .as("race %d: a close counted as completed in time failed the shutdown", race)
               .isNotCompletedExceptionally();
+        } else {
+          timedOut++;
         }
       }
     } finally {
       timeoutThread.stopRacing();
     }
+    assertThat(PoolLog.lines(Level.WARN))
+        .as("each close that timed out was logged once, naming its key")
+        .hasSize(timedOut)
+        .allMatch(
+            line ->
+                line.equals(
+                    "WARN close-race: the close of key k did not complete within PT5S; moving on"));
   }
 
   /**
