@@ -209,7 +209,15 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       // Initialize now the classes a first lease needs. Class initialization holds a monitor, and
       // thousands of virtual threads racing through it on first use would pin their carriers.
       for (Class<?> type :
-          new Class<?>[] {PoolEntry.class, Creation.class, PooledLease.class, IdleQueue.class}) {
+          new Class<?>[] {
+            PoolEntry.class,
+            Creation.class,
+            PooledLease.class,
+            IdleQueue.class,
+            Counted.class,
+            Bound.class,
+            Ticket.class
+          }) {
         MethodHandles.lookup().ensureInitialized(type);
       }
     } catch (ReflectiveOperationException e) {
