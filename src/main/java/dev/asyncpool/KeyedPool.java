@@ -1424,6 +1424,11 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         leaks.sum());
   }
 
+  /** Whether shutdown began; {@link SharedPools} replaces such a pool for later copies. */
+  boolean isClosed() {
+    return closed;
+  }
+
   @Override
   public String toString() {
     return "Pool[" + name + ", ttl=" + config.ttl() + (closed ? ", closed]" : "]");
@@ -1431,7 +1436,8 @@ final class KeyedPool<K, R> implements Pool<K, R> {
 
   /**
    * Serializes the settings, never the instances: the copy is a new, empty pool with its own
-   * timers (Effective Java's serialization proxy).
+   * timers (Effective Java's serialization proxy), or, for a pool shared per JVM, the live pool
+   * of its identity in the JVM that reads it (see {@link SharedPools}).
    */
   private Object writeReplace() throws ObjectStreamException {
     requireSerializable("factory", factory != null ? factory : asyncFactory);
@@ -1474,7 +1480,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     private static final long serialVersionUID = 1L;
 
     private Object readResolve() {
-      return new KeyedPool<>(config);
+      return config.sharedId() == null ? new KeyedPool<>(config) : SharedPools.resolve(config);
     }
   }
 

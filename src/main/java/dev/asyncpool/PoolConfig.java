@@ -1,6 +1,7 @@
 package dev.asyncpool;
 
 import java.time.Duration;
+import java.util.UUID;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ScheduledExecutorService;
@@ -28,6 +29,8 @@ import java.util.function.Function;
  * @param leakDetection whether leases collected unclosed are tracked
  * @param listener told of lifecycle events, or null
  * @param keyFormatter shows a key in logs and messages, or null for {@link String#valueOf}
+ * @param sharedId the identity by which copies find the live pool in their JVM ({@link
+ *     PoolBuilder#sharedPerJvm()}; see {@link SharedPools}), or null if each copy is its own pool
  */
 record PoolConfig<K, R>(
     Function<? super K, ? extends R> factory,
@@ -43,7 +46,8 @@ record PoolConfig<K, R>(
     Duration closeTimeout,
     boolean leakDetection,
     PoolListener<? super K, ? super R> listener,
-    Function<? super K, ? extends CharSequence> keyFormatter)
+    Function<? super K, ? extends CharSequence> keyFormatter,
+    UUID sharedId)
     implements java.io.Serializable {
 
   /** The ttl in nanoseconds, saturated: a ttl longer than {@code Long.MAX_VALUE} ns never ends. */
