@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import java.io.ByteArrayInputStream;
 import java.io.ObjectInputStream;
 import java.io.ObjectOutputStream;
+import java.io.Serializable;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -20,6 +21,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -38,7 +40,7 @@ class SharedPerJvmForkedTest {
             .ttl(Duration.ofSeconds(30))
             .name("tenants")
             .sharedPerJvm()
-            .build(ForkedSerializationTest.factory());
+            .build(factoryThatNamesOtherJvms());
     Lease<TestResource> held = original.get("tenant-1");
     TestResource mine = held.get();
     Path out = dir.resolve("pool.ser");
@@ -79,6 +81,19 @@ class SharedPerJvmForkedTest {
     held.close();
     original.close();
     assertThat(mine.closes).hasValue(1);
+  }
+
+  /** A factory that says so when it runs in a JVM other than this one, and in which. */
+  static Function<String, TestResource> factoryThatNamesOtherJvms() {
+    long here = ProcessHandle.current().pid();
+    return (Function<String, TestResource> & Serializable)
+        key -> {
+          long pid = ProcessHandle.current().pid();
+          if (pid != here) {
+            System.out.println("factory ran in pid " + pid + " for " + key);
+          }
+          return new TestResource(key);
+        };
   }
 
   /** The fresh JVM: reads eight copies at once, uses them, sends one back, then closes it. */
