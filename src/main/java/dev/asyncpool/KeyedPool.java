@@ -2119,6 +2119,11 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         bound == null ? 0 : bound.weightInUse());
   }
 
+  /** Whether shutdown began; {@link SharedPools} replaces such a pool for later copies. */
+  boolean isClosed() {
+    return closed;
+  }
+
   @Override
   public String toString() {
     return "Pool[" + name + ", ttl=" + config.ttl() + (closed ? ", closed]" : "]");
@@ -2126,7 +2131,8 @@ final class KeyedPool<K, R> implements Pool<K, R> {
 
   /**
    * Serializes the settings, never the instances: the copy is a new, empty pool with its own
-   * timers (Effective Java's serialization proxy).
+   * timers (Effective Java's serialization proxy), or, for a pool shared per JVM, the live pool
+   * of its identity in the JVM that reads it (see {@link SharedPools}).
    */
   private Object writeReplace() throws ObjectStreamException {
     requireSerializable("factory", factory != null ? factory : asyncFactory);
@@ -2206,7 +2212,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       requireValid(
           config.weigher() != null && config.maxWeight() == Long.MAX_VALUE,
           "a weigher needs maxWeight");
-      return new KeyedPool<>(config);
+      return config.sharedId() == null ? new KeyedPool<>(config) : SharedPools.resolve(config);
     }
 
     private static void requirePositive(String setting, Duration value)
