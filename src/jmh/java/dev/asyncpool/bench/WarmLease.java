@@ -26,7 +26,9 @@ import org.openjdk.jmh.infra.ThreadParams;
 /**
  * Workload 1: a lease of an instance that already exists, {@code try (var l = pool.get(k)) {
  * consume(l.get()); }}, for asyncpool and each peer on the same keys and threads. Only the peer
- * the running benchmark method uses is built.
+ * the running benchmark method uses is built. {@code asyncpoolBounded} is {@code asyncpool} with
+ * {@code maxInstances} set above the key count, so that nothing is ever evicted: what a bound
+ * costs a warm lease.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.Throughput)
@@ -72,6 +74,16 @@ public class WarmLease {
           pool.get(name).close();
         }
       }
+      case "asyncpoolBounded" -> {
+        pool =
+            Pool.newBuilder()
+                .ttl(Duration.ofSeconds(30))
+                .maxInstances(2 * keys)
+                .build(Client::new);
+        for (String name : names) {
+          pool.get(name).close();
+        }
+      }
       case "floor" -> {
         floor = new Floor<>(NEW_CLIENT);
         for (String name : names) {
@@ -107,6 +119,12 @@ public class WarmLease {
 
   @Benchmark
   public void asyncpool(Keys keys, Blackhole blackhole) {
+    Peers.lease(pool, names[keys.ring.next()], blackhole);
+  }
+
+  /** The same lease as {@link #asyncpool}, in a pool with {@code maxInstances(2 * keys)}. */
+  @Benchmark
+  public void asyncpoolBounded(Keys keys, Blackhole blackhole) {
     Peers.lease(pool, names[keys.ring.next()], blackhole);
   }
 
