@@ -24,14 +24,18 @@ import org.openjdk.jmh.runner.options.TimeValue;
 /**
  * Runs the whole suite, asyncpool and its peers in the same run, and prints the ratio table (also
  * written to {@code target/benchmarks.md}). {@code -Dbench.quick=true} shortens every phase for a
- * smoke run; {@code -Dbench.only=warm,churn,memory,expiry} picks phases; {@code
- * -Dbench.pairs=N} sets the rounds of the paired bounded/unbounded warm comparison.
+ * smoke run; {@code -Dbench.only=warm,bounded,churn,memory,expiry} picks phases; {@code
+ * -Dbench.pairs=N} sets the rounds of the paired bounded/unbounded warm comparison; {@code
+ * -Dbench.diagnostics=true} adds the diagnostic variants of the bounded workload.
  */
 public final class BenchMain {
 
   private static final boolean QUICK = Boolean.getBoolean("bench.quick");
   private static final String ONLY = System.getProperty("bench.only", "");
   private static final int[] THREADS = {1, 2};
+
+  /** {@code -Dbench.diagnostics=true}: also the variants kept to explain a result, not to rank. */
+  private static final boolean DIAGNOSTICS = Boolean.getBoolean("bench.diagnostics");
 
   private final StringBuilder report = new StringBuilder();
 
@@ -52,6 +56,9 @@ public final class BenchMain {
     if (phase("warm")) {
       warm();
       warmBound();
+    }
+    if (phase("bounded")) {
+      bounded();
     }
     if (phase("churn")) {
       churn();
@@ -195,6 +202,106 @@ public final class BenchMain {
     double[] t = {12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228};
     double quantile = n - 1 <= t.length ? t[n - 2] : 1.96;
     return new double[] {mean, quantile * Math.sqrt(squares / (n - 1) / n)};
+  }
+
+  /** The bounded workload's methods and their column names. */
+  private static final Map<String, String> BOUNDED_PEERS = new LinkedHashMap<>();
+
+  static {
+    BOUNDED_PEERS.put("asyncpool", "asyncpool");
+    BOUNDED_PEERS.put("commonsPool2", "commons-pool2");
+    BOUNDED_PEERS.put("caffeine", "caffeine");
+    BOUNDED_PEERS.put("caffeineInlineClose", "caffeine, inline close");
+    if (DIAGNOSTICS) {
+      BOUNDED_PEERS.put("asyncpoolDirect", "asyncpool, direct executor (diagnostic)");
+    }
+  }
+
+  /** Forks of the bounded workload, and a longer warm-up: its JIT settles late on a busy host. */
+  private static final Shape BOUNDED_SHAPE = new Shape(QUICK ? 1 : 2, QUICK ? 1 : 6, QUICK ? 2 : 5);
+
+  private void bounded() throws Exception {
+    Path census = Path.of("target", "bench-census.txt").toAbsolutePath();
+    Files.deleteIfExists(census);
+    Map<String, Map<String, double[]>> scores = new TreeMap<>();
+    for (int threads : THREADS) {
+      String row = threads + " thread" + (threads == 1 ? "" : "s");
+      for (RunResult result : jmh(BoundedZipf.class.getName() + "\\.",
+          DIAGNOSTICS ? "" : "\\.asyncpoolDirect$", threads, BOUNDED_SHAPE,
+          List.of("-Dbench.census=" + census))) {
+        scores.computeIfAbsent(row, r -> new LinkedHashMap<>()).put(method(result), score(result));
+      }
+    }
+    // (method, threads) -> summed counts over the forks; peak is the max.
+    Map<String, long[]> counts = new TreeMap<>();
+    for (String text : Files.readAllLines(census)) {
+      Map<String, String> f = new LinkedHashMap<>();
+      for (String field : text.substring("CENSUS ".length()).split(" ")) {
+        f.put(field.substring(0, field.indexOf('=')), field.substring(field.indexOf('=') + 1));
+      }
+      long[] c = counts.computeIfAbsent(f.get("method") + " " + f.get("threads"), k -> new long[6]);
+      c[0] += Long.parseLong(f.get("ops"));
+      c[1] += Long.parseLong(f.get("creations"));
+      c[2] = Math.max(c[2], Long.parseLong(f.get("peak")));
+      c[3] += Long.parseLong(f.get("closedInUse"));
+      c[4] += Long.parseLong(f.get("evictions"));
+      c[5]++;
+    }
+    line("");
+    line("## Bounded Zipf: %,d keys (Zipf %.2f), a bound of %d, get + release (ops/us, higher is "
+        + "better)", BoundedZipf.KEYS, BoundedZipf.EXPONENT, BoundedZipf.BOUND);
+    line("");
+    StringBuilder header = new StringBuilder("| threads");
+    StringBuilder rule = new StringBuilder("|---");
+    for (String label : BOUNDED_PEERS.values()) {
+      header.append(" | ").append(label);
+      rule.append("|---");
+    }
+    for (String label : BOUNDED_PEERS.values()) {
+      if (!label.equals("asyncpool")) {
+        header.append(" | asyncpool x ").append(label);
+        rule.append("|---");
+      }
+    }
+    line(header.append(" |").toString());
+    line(rule.append("|").toString());
+    for (Map.Entry<String, Map<String, double[]>> row : scores.entrySet()) {
+      Map<String, double[]> s = row.getValue();
+      double ours = s.get("asyncpool")[0];
+      StringBuilder cells = new StringBuilder("| " + row.getKey());
+      for (String peer : BOUNDED_PEERS.keySet()) {
+        double[] score = s.get(peer);
+        cells.append(" | ").append(score == null ? "-" : String.format(
+            Locale.ROOT, "%.3f ± %.3f", score[0], score[1]));
+      }
+      for (String peer : BOUNDED_PEERS.keySet()) {
+        if (!peer.equals("asyncpool")) {
+          double[] score = s.get(peer);
+          cells.append(" | ").append(score == null ? "-" : ratio(ours, score[0], 0));
+        }
+      }
+      line(cells.append(" |").toString());
+    }
+    line("");
+    line("| peer, threads | creations per op | peak instances existing (asyncpool <= %d) "
+        + "| uses that found their instance closed | evictions (asyncpool, whole trials) | forks |",
+        BoundedZipf.BOUND);
+    line("|---|---|---|---|---|---|");
+    for (Map.Entry<String, String> peer : BOUNDED_PEERS.entrySet()) {
+      boolean ours = peer.getKey().startsWith("asyncpool");
+      for (int threads : THREADS) {
+        long[] c = counts.get(peer.getKey() + " " + threads);
+        if (c == null) {
+          line("| %s, %d | - | - | - | - | 0 |", peer.getValue(), threads);
+          continue;
+        }
+        String peak = ours && c[2] > BoundedZipf.BOUND
+            ? "**" + c[2] + " (over the bound)**" : String.format(Locale.ROOT, "%,d", c[2]);
+        line("| %s, %d | %.3f | %s | %,d in %,d ops | %s | %d |", peer.getValue(), threads,
+            (double) c[1] / c[0], peak, c[3], c[0],
+            ours ? String.format(Locale.ROOT, "%,d", c[4]) : "-", c[5]);
+      }
+    }
   }
 
   private static final String[] CHURN_PEERS = {"floor", "grpc", "caffeine", "commonsPool2"};
