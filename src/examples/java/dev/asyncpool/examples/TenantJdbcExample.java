@@ -141,7 +141,8 @@ public final class TenantJdbcExample {
 
       // Spring: a transaction holds its tenant's lease from begin to commit or rollback.
       JdbcTemplate jdbc = new JdbcTemplate(dataSource);
-      TransactionTemplate tx = new TransactionTemplate(new DataSourceTransactionManager(dataSource));
+      TransactionTemplate tx =
+          new TransactionTemplate(new DataSourceTransactionManager(dataSource));
       TenantContext.as("acme", () -> tx.execute(
           status -> jdbc.update("insert into note (text) values (?)", "acme, by Spring")));
 

@@ -23,7 +23,8 @@ import javax.sql.DataSource;
  * the pool's time-to-live; a tenant with no open connection is closed once idle for the TTL.
  *
  * <pre>{@code
- * Pool<String, HikariDataSource> pools = Pool.newBuilder().ttl(ofMinutes(5)).buildCloseable(Tenants::dataSource);
+ * Pool<String, HikariDataSource> pools =
+ *     Pool.newBuilder().ttl(ofMinutes(5)).buildCloseable(Tenants::dataSource);
  * DataSource dataSource = TenantDataSource.of(pools, TenantContext::current);
  * }</pre>
  *
@@ -76,7 +77,8 @@ public final class TenantDataSource<K> implements DataSource {
   private final Supplier<? extends K> currentTenant;
   private volatile int loginTimeoutSeconds;
 
-  private TenantDataSource(Pool<K, ? extends DataSource> pool, Supplier<? extends K> currentTenant) {
+  private TenantDataSource(
+      Pool<K, ? extends DataSource> pool, Supplier<? extends K> currentTenant) {
     this.pool = pool;
     this.currentTenant = currentTenant;
   }
