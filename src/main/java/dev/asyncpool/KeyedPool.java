@@ -39,7 +39,6 @@ import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeoutException;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.concurrent.locks.ReentrantLock;
@@ -179,6 +178,15 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   /** At most this many expired entries go to the executor in one task. */
   static final int CLOSE_BATCH = 1024;
 
+  /** A close's outcome, settled once by its completion or its timeout; see closeNow. */
+  private static final int CLOSE_PENDING = 0;
+
+  private static final int CLOSE_DONE = 1;
+  private static final int CLOSE_TIMED_OUT = 2;
+
+  /** Timed out, then completed after all. */
+  private static final int CLOSE_LATE = 3;
+
   /** Epochs per TTL (see "Idle stamps"): an entry released while owned closes this much late. */
   static final int EPOCHS_PER_TTL = 64;
 
@@ -201,7 +209,15 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       // Initialize now the classes a first lease needs. Class initialization holds a monitor, and
       // thousands of virtual threads racing through it on first use would pin their carriers.
       for (Class<?> type :
-          new Class<?>[] {PoolEntry.class, Creation.class, PooledLease.class, IdleQueue.class}) {
+          new Class<?>[] {
+            PoolEntry.class,
+            Creation.class,
+            PooledLease.class,
+            IdleQueue.class,
+            Counted.class,
+            Bound.class,
+            Ticket.class
+          }) {
         MethodHandles.lookup().ensureInitialized(type);
       }
     } catch (ReflectiveOperationException e) {
@@ -1331,27 +1347,31 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       closeCompleted(entry, instance, failureOf(stage), closeStart);
       return;
     }
-    AtomicBoolean settled = new AtomicBoolean();
+    AtomicInteger outcome = new AtomicInteger(CLOSE_PENDING);
     ScheduledFuture<?> timeout =
         schedule(
             () -> {
-              // Handshake STUCK-CLOSE: listed before the CAS, so that a completion that loses the
-              // CAS to us finds it listed.
-              stuckCloses.add(entry);
-              if (settled.compareAndSet(false, true)) {
+              // Races with the completion: whichever moves the outcome first counts the close.
+              if (outcome.compareAndSet(CLOSE_PENDING, CLOSE_TIMED_OUT)) {
+                // Listed only now, once the timeout won: a close that completed in time must
+                // never be named by a shutdown (terminate() may run on the completing thread
+                // while we are here). Handshake STUCK-CLOSE: a completion since our CAS
+                // marks the close late, then unlists it; we list it, then look for that mark.
+                stuckCloses.add(entry);
+                if (outcome.get() == CLOSE_LATE) {
+                  stuckCloses.remove(entry);
+                }
                 closeTimedOut(entry, instance, closeStart);
-              } else {
-                stuckCloses.remove(entry);
               }
             },
             closeTimeoutNanos);
     stage.whenComplete(
         (ignored, failure) -> {
           timeout.cancel(false);
-          // Races with the close timeout: whichever settles first counts the close.
-          if (settled.compareAndSet(false, true)) {
+          if (outcome.compareAndSet(CLOSE_PENDING, CLOSE_DONE)) {
             closeCompleted(entry, instance, failure, closeStart);
-          } else if (stuckCloses.remove(entry)) {
+          } else if (outcome.compareAndSet(CLOSE_TIMED_OUT, CLOSE_LATE)) {
+            stuckCloses.remove(entry); // handshake STUCK-CLOSE, see above
             log.info("{}: the close of key {} completed after its timeout", name, describe(entry.key));
           }
         });
@@ -2099,6 +2119,11 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         bound == null ? 0 : bound.weightInUse());
   }
 
+  /** Whether shutdown began; {@link SharedPools} replaces such a pool for later copies. */
+  boolean isClosed() {
+    return closed;
+  }
+
   @Override
   public String toString() {
     return "Pool[" + name + ", ttl=" + config.ttl() + (closed ? ", closed]" : "]");
@@ -2106,7 +2131,8 @@ final class KeyedPool<K, R> implements Pool<K, R> {
 
   /**
    * Serializes the settings, never the instances: the copy is a new, empty pool with its own
-   * timers (Effective Java's serialization proxy).
+   * timers (Effective Java's serialization proxy), or, for a pool shared per JVM, the live pool
+   * of its identity in the JVM that reads it (see {@link SharedPools}).
    */
   private Object writeReplace() throws ObjectStreamException {
     requireSerializable("factory", factory != null ? factory : asyncFactory);
@@ -2186,7 +2212,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       requireValid(
           config.weigher() != null && config.maxWeight() == Long.MAX_VALUE,
           "a weigher needs maxWeight");
-      return new KeyedPool<>(config);
+      return config.sharedId() == null ? new KeyedPool<>(config) : SharedPools.resolve(config);
     }
 
     private static void requirePositive(String setting, Duration value)

@@ -44,7 +44,8 @@ import java.util.function.Function;
  *
  * <p>A pool is {@link Serializable} when its factory (and any custom ticker, scheduler, executor or
  * {@link PoolListener}) is: the copy carries the settings and none of the instances, starts empty,
- * and runs its own timers.
+ * and runs its own timers. Built {@link PoolBuilder#sharedPerJvm()}, a copy is instead the live
+ * pool of its identity in the JVM that reads it, for engines that deserialize a pool per task.
  *
  * @param <K> the key type; must implement {@code equals} and {@code hashCode}
  * @param <R> the type of the pooled instances

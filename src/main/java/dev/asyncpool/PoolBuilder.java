@@ -2,6 +2,7 @@ package dev.asyncpool;
 
 import java.time.Duration;
 import java.util.Objects;
+import java.util.UUID;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ScheduledExecutorService;
@@ -63,6 +64,7 @@ public final class PoolBuilder<K, R> {
   private int maxConcurrentCreations;
 
   static final Duration DEFAULT_ACQUIRE_TIMEOUT = Duration.ofSeconds(30);
+  private boolean sharedPerJvm;
 
   PoolBuilder() {}
 
@@ -416,6 +418,63 @@ public final class PoolBuilder<K, R> {
   }
 
   /**
+   * Makes the serialized copies of the pool share one live pool per JVM. It is meant for engines
+   * such as Spark and Flink, which ship the pool to their workers inside a task's closure and
+   * deserialize it once per task: without this setting each task's copy is a new, empty pool,
+   * which opens its own client per key and leaves it open for a TTL after the task; with it,
+   * every task an executor runs leases from one pool, so one client per key serves them all.
+   *
+   * <ul>
+   *   <li><b>Identity.</b> Each {@code build} call mints a random identity that the pool's copies
+   *       carry, through any number of serializations and JVMs. Two builds, even from this one
+   *       builder with the same settings, are two identities that share nothing.
+   *   <li><b>Joining.</b> A copy deserialized in a JVM where a live pool of its identity exists
+   *       is that pool: the same object. The pool that was built is the live pool of its identity
+   *       in the JVM that built it (so in Spark's local mode, tasks lease from the driver's very
+   *       pool). In a JVM that has none (an executor's first task), the first copy becomes the
+   *       live pool, new and empty, and the copies after it join it; of copies deserialized
+   *       concurrently there, exactly one becomes the live pool and the others are it.
+   *       (Strictly, "per JVM" is per copy of asyncpool's classes: one per class loader that
+   *       loads them.)
+   *   <li><b>Closing.</b> Since every copy in a JVM is the same object, {@link Pool#close()} on
+   *       any of them closes the pool for everyone in that JVM, as it would close any pool:
+   *       requests made through it afterwards fail with {@link IllegalStateException}. Other JVMs
+   *       are not affected. A copy deserialized after the close (a task that starts later)
+   *       becomes the identity's new live pool, empty, which later copies join.
+   *   <li><b>No one needs to close it.</b> Its instances close once idle for the TTL, as in any
+   *       pool, so an executor needs no shutdown hook, and a task should not close it (the tasks
+   *       running beside it would fail).
+   *   <li><b>Kept alive by its use only.</b> The JVM finds the live pool of an identity through a
+   *       weak reference, so the sharing never keeps a pool alive, closed or not. A pool stays
+   *       reachable while someone holds it or a lease on it, and while it holds idle instances
+   *       (through its expiry task on the scheduler). So between two tasks the pool, with its
+   *       idle instances, is still the one that copies find; once its last instance has expired
+   *       and no task holds it, it may be garbage-collected, and the next copy starts a new live
+   *       pool, losing nothing: the old one was empty. Pools of jobs long finished are not kept.
+   *       This is why the ttl must end.
+   * </ul>
+   *
+   * <p>Deserializing copies is thread-safe, from any number of threads. Calling this method again
+   * changes nothing. The pool is serializable only if its factory and other settings are (see
+   * {@link Pool}).
+   *
+   * <pre>{@code
+   * Pool<String, HikariDataSource> dbs = Pool.newBuilder()
+   *     .ttl(Duration.ofMinutes(1))
+   *     .sharedPerJvm()
+   *     .buildCloseable((Function<String, HikariDataSource> & Serializable) Tenants::dataSource);
+   * rows.foreachPartition(part -> part.forEachRemaining(row ->
+   *     dbs.accept(row.tenant(), ds -> insert(ds, row))));    // one DataSource per tenant and JVM
+   * }</pre>
+   *
+   * @return this builder
+   */
+  public PoolBuilder<K, R> sharedPerJvm() {
+    this.sharedPerJvm = true;
+    return this;
+  }
+
+  /**
    * Builds a pool of {@link AsyncResource}s made by a synchronous factory. The factory runs on the
    * thread that asked for the key ({@link Pool#get}) or on the pool's executor ({@link
    * Pool#acquire}, {@link Pool#get(Object, Duration)}), then the pool calls {@link
@@ -427,6 +486,7 @@ public final class PoolBuilder<K, R> {
    * @param <R1> the resource type of the pool
    * @return a new, empty pool
    * @throws NullPointerException if {@code factory} is null
+   * @throws IllegalStateException if the pool is {@link #sharedPerJvm()} and its ttl never ends
    */
   public <K1 extends K, R1 extends AsyncResource> Pool<K1, R1> build(
       Function<? super K1, ? extends R1> factory) {
@@ -444,6 +504,7 @@ public final class PoolBuilder<K, R> {
    * @param <R1> the resource type of the pool
    * @return a new, empty pool
    * @throws NullPointerException if {@code factory} is null
+   * @throws IllegalStateException if the pool is {@link #sharedPerJvm()} and its ttl never ends
    */
   public <K1 extends K, R1 extends AsyncResource> Pool<K1, R1> buildAsync(
       Function<? super K1, ? extends CompletionStage<? extends R1>> factory) {
@@ -467,6 +528,7 @@ public final class PoolBuilder<K, R> {
    * @param <R1> the client type of the pool
    * @return a new, empty pool
    * @throws NullPointerException if {@code factory} is null
+   * @throws IllegalStateException if the pool is {@link #sharedPerJvm()} and its ttl never ends
    */
   public <K1 extends K, R1 extends AutoCloseable> Pool<K1, R1> buildCloseable(
       Function<? super K1, ? extends R1> factory) {
@@ -490,6 +552,7 @@ public final class PoolBuilder<K, R> {
    * @param <R1> the client type of the pool
    * @return a new, empty pool
    * @throws NullPointerException if {@code factory} or {@code closer} is null
+   * @throws IllegalStateException if the pool is {@link #sharedPerJvm()} and its ttl never ends
    */
   public <K1 extends K, R1 extends R> Pool<K1, R1> build(
       Function<? super K1, ? extends R1> factory,
@@ -512,12 +575,17 @@ public final class PoolBuilder<K, R> {
         weigher == null || maxWeight != 0,
         "a weigher needs maxWeight: set maxWeight(bound), or drop the weigher %s",
         weigher);
+    Duration idleTtl = ttl == null ? DEFAULT_TTL : ttl;
+    requireState(
+        !sharedPerJvm || PoolConfig.saturatedNanos(idleTtl) != Long.MAX_VALUE,
+        "sharedPerJvm() needs a ttl that ends; %s never does",
+        idleTtl);
     PoolConfig<K1, R1> config =
         new PoolConfig<>(
             factory,
             asyncFactory,
             lifecycle,
-            ttl == null ? DEFAULT_TTL : ttl,
+            idleTtl,
             ticker,
             scheduler,
             executor,
@@ -531,8 +599,10 @@ public final class PoolBuilder<K, R> {
             maxInstances > 0 ? maxInstances : maxWeight > 0 ? maxWeight : Long.MAX_VALUE,
             weigher,
             acquireTimeout == null ? DEFAULT_ACQUIRE_TIMEOUT : acquireTimeout,
-            maxConcurrentCreations > 0 ? maxConcurrentCreations : Integer.MAX_VALUE);
-    return new KeyedPool<>(config);
+            maxConcurrentCreations > 0 ? maxConcurrentCreations : Integer.MAX_VALUE,
+            sharedPerJvm ? UUID.randomUUID() : null);
+    KeyedPool<K1, R1> pool = new KeyedPool<>(config);
+    return sharedPerJvm ? SharedPools.register(pool, config.sharedId()) : pool;
   }
 
   static void requireArgument(boolean ok, String format, Object... args) {

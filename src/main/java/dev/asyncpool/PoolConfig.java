@@ -1,6 +1,7 @@
 package dev.asyncpool;
 
 import java.time.Duration;
+import java.util.UUID;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ScheduledExecutorService;
@@ -34,6 +35,8 @@ import java.util.function.Function;
  * @param acquireTimeout how long a request waits for room under the bound
  * @param maxConcurrentCreations the bound on creations running at once, or {@code
  *     Integer.MAX_VALUE} for none
+ * @param sharedId the identity by which copies find the live pool in their JVM ({@link
+ *     PoolBuilder#sharedPerJvm()}; see {@link SharedPools}), or null if each copy is its own pool
  */
 record PoolConfig<K, R>(
     Function<? super K, ? extends R> factory,
@@ -53,7 +56,8 @@ record PoolConfig<K, R>(
     long maxWeight,
     java.util.function.ToLongFunction<? super K> weigher,
     Duration acquireTimeout,
-    int maxConcurrentCreations)
+    int maxConcurrentCreations,
+    UUID sharedId)
     implements java.io.Serializable {
 
   /** True if a bound on instances or on concurrent creations is set. */

@@ -76,9 +76,10 @@ import java.util.concurrent.Future;
  *   <li>DRAIN-CLAIM: the same lister then reads CLAIMED; the entry's closer sets CLAIMED, then
  *       (in {@code finish}) removes it from {@code draining}. The closer removes it, or the lister
  *       sees the claim and does. ({@code invalidate}, {@code shutdown}, {@code finish}.)
- *   <li>STUCK-CLOSE: a close's timeout lists the entry in {@code stuckCloses}, then tries to
- *       settle it (CAS); a completion that loses that CAS then removes it from the list. ({@code
- *       closeNow}.)
+ *   <li>STUCK-CLOSE: a close's timeout wins the outcome's CAS, then lists the entry in {@code
+ *       stuckCloses}, then reads the outcome; a completion that comes after marks the outcome
+ *       late, then unlists the entry. One of the two unlistings runs, so a close that completed
+ *       is never named by a shutdown, and one still stuck is. ({@code closeNow}.)
  *   <li>TICKET-SHUTDOWN: a bounded pool's request queues its ticket under the bound's lock, then
  *       reads {@code closed}; shutdown sets {@code closed}, then withdraws every waiting ticket
  *       under that lock. The withdrawal finds the ticket, or the request withdraws it itself.

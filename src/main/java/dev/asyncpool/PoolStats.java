@@ -21,7 +21,9 @@ package dev.asyncpool;
  * @param closes instances whose close completed successfully
  * @param closeFailures instances whose close threw, returned {@code null}, failed, or did not
  *     complete within the close timeout
- * @param live instances the pool holds now: being created, open, or being closed
+ * @param live instances the pool holds now: being created, open, or being closed; under a bound
+ *     this includes the keys still waiting for room (see {@code waiting}), which hold no
+ *     instance yet: what exists is {@code weightInUse}
  * @param idle open instances with no lease right now (computed by a scan of the pool)
  * @param leakedLeases leases garbage-collected without being closed, found by {@link
  *     PoolBuilder#leakDetection()} (always 0 without it)

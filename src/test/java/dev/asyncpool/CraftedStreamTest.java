@@ -61,7 +61,8 @@ class CraftedStreamTest {
         Long.MAX_VALUE,
         null,
         Duration.ofSeconds(30),
-        Integer.MAX_VALUE);
+        Integer.MAX_VALUE,
+        null);
   }
 
   private static PoolConfig<String, TestResource> valid() {
@@ -160,7 +161,8 @@ class CraftedStreamTest {
         maxWeight,
         null,
         acquireTimeout,
-        maxConcurrentCreations);
+        maxConcurrentCreations,
+        null);
   }
 
   @ParameterizedTest(name = "{1}")

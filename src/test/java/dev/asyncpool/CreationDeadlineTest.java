@@ -13,6 +13,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Supplier;
 import org.junit.jupiter.api.Test;
+import org.slf4j.event.Level;
 
 /**
  * Issue 10, items 4 and 5: a creation that cannot finish (a factory stage that never completes,
@@ -22,6 +23,11 @@ class CreationDeadlineTest extends PoolTestSupport {
 
   /** Bounds every wait on another thread: a test that would hang fails instead. */
   private static final Duration BOUND = Duration.ofSeconds(5);
+
+  /** What the pool logs when a factory returns after its creation ended. */
+  private static final String LATE_INSTANCE =
+      "WARN test-pool: the factory for key k returned after its creation had ended;"
+          + " closing the instance";
 
   @Test
   void openAsyncAskingForItsOwnKeyOnTheThreadThatCompletedTheFactoryFailsInsteadOfDeadlocking()
@@ -51,6 +57,10 @@ class CreationDeadlineTest extends PoolTestSupport {
         .withMessageContaining("same key");
     completer.join(BOUND.toMillis()); // it fails the waiters, then closes the instance
     assertThat(resource.closes).as("the instance whose open failed is closed").hasValue(1);
+    assertThat(PoolLog.lines(Level.DEBUG))
+        .contains(
+            "DEBUG test-pool: creating the instance for key loop failed | IllegalStateException");
+    assertThat(PoolLog.lines(Level.WARN)).isEmpty();
     assertThat(pool.closeAsync()).succeedsWithin(Duration.ZERO);
   }
 
@@ -83,6 +93,9 @@ class CreationDeadlineTest extends PoolTestSupport {
     never.complete(late);
     assertThat(late.closes).as("what the factory returns after the deadline is closed").hasValue(1);
     assertThat(late.opens).as("never opened, never handed out").hasValue(0);
+    assertThat(PoolLog.lines(Level.DEBUG))
+        .contains("DEBUG test-pool: creating the instance for key k failed | TimeoutException");
+    assertThat(PoolLog.lines(Level.WARN)).containsExactly(LATE_INSTANCE);
     assertThat(pool.closeAsync()).succeedsWithin(Duration.ZERO);
   }
 
@@ -104,6 +117,10 @@ class CreationDeadlineTest extends PoolTestSupport {
     never.complete(late);
     assertThat(late.closes).as("what the factory returns after shutdown is closed").hasValue(1);
     assertThat(late.opens).hasValue(0);
+    assertThat(PoolLog.lines(Level.WARN))
+        .containsExactly(
+            "WARN test-pool: the creation of key k was still under way: grace period over",
+            LATE_INSTANCE);
   }
 
   @Test
@@ -134,6 +151,9 @@ class CreationDeadlineTest extends PoolTestSupport {
     TestResource late = factory.created.get(0);
     assertThat(late.closes).as("closed, never handed out").hasValue(1);
     assertThat(late.opens).hasValue(0);
+    assertThat(PoolLog.lines(Level.DEBUG))
+        .contains("DEBUG test-pool: creating the instance for key k failed | TimeoutException");
+    assertThat(PoolLog.lines(Level.WARN)).containsExactly(LATE_INSTANCE);
     assertThat(pool.closeAsync()).succeedsWithin(Duration.ZERO);
   }
 
@@ -153,6 +173,7 @@ class CreationDeadlineTest extends PoolTestSupport {
     unblock.countDown();
     assertThat(creator).failsWithin(BOUND);
     assertThat(factory.created.get(0).closes).as("closed, never handed out").hasValue(1);
+    assertThat(PoolLog.lines(Level.WARN)).containsExactly(LATE_INSTANCE);
   }
 
   @Test
@@ -171,6 +192,10 @@ class CreationDeadlineTest extends PoolTestSupport {
         .withCauseInstanceOf(IllegalStateException.class);
     assertThat(factory.created.get(0).closes).hasValue(1);
     assertThat(shutdown.get()).succeedsWithin(Duration.ZERO);
+    assertThat(PoolLog.lines(Level.WARN))
+        .containsExactly(
+            "WARN test-pool: closing the instance for key k with 1 lease(s) still open:"
+                + " grace period over");
   }
 
   @Test
@@ -185,6 +210,10 @@ class CreationDeadlineTest extends PoolTestSupport {
         .hasMessageContaining("closed");
     assertThat(factory.created.get(0).closes).hasValue(1);
     assertThat(shutdown.get()).succeedsWithin(Duration.ZERO);
+    assertThat(PoolLog.lines(Level.WARN))
+        .containsExactly(
+            "WARN test-pool: closing the instance for key k with 1 lease(s) still open:"
+                + " grace period over");
   }
 
   /** A pool whose listener calls {@code closeAsync(ZERO)} from {@code onOpened}. */

@@ -6,6 +6,7 @@ import static org.awaitility.Awaitility.await;
 
 import java.time.Duration;
 import org.junit.jupiter.api.Test;
+import org.slf4j.event.Level;
 
 /**
  * Issue 10's suspicions about expiry, decided: user code that throws where the expiry task hands
@@ -61,6 +62,8 @@ class ExpiryFaultsTest extends PoolTestSupport {
     assertThat(factory.created)
         .as("both expired; the Error of one key's hashCode stopped neither close")
         .allSatisfy(r -> assertThat(r.closes).hasValue(1));
+    assertThat(PoolLog.lines(Level.WARN))
+        .containsExactly("WARN test-pool: removing key broken-key from the map failed | KeyError");
     assertThat(mixed.closeAsync()).succeedsWithin(Duration.ZERO);
   }
 
@@ -86,5 +89,9 @@ class ExpiryFaultsTest extends PoolTestSupport {
                   .allSatisfy(r -> assertThat(r.closes).hasValue(1));
             });
     assertThat(thrown).as("never thrown at the releasing caller").isNull();
+    assertThat(PoolLog.lines(Level.WARN))
+        .containsExactly(
+            "WARN test-pool: the scheduler failed to take a task; using asyncpool's own"
+                + " | IllegalStateException");
   }
 }

@@ -71,6 +71,10 @@ class GenerationWrapAroundTest extends PoolTestSupport {
     ticker.advance(Duration.ofSeconds(59)); // t=60 s
     failing.failNextRead();
     held.close(); // the last release: generation 1 again, and its clock read throws
+    assertThat(PoolLog.lines(org.slf4j.event.Level.ERROR))
+        .as("the broken ticker, logged once at ERROR with the key")
+        .containsExactly("ERROR test-pool: the ticker failed while key k went idle"
+            + " | IllegalStateException");
     long idle = entry.idle();
     assertThat(PoolEntry.idleGeneration(idle)).isEqualTo(PoolEntry.generation(entry.state));
     assertThat(PoolEntry.isEpochStamp(PoolEntry.idleStamp(idle)))

@@ -8,6 +8,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
+import org.slf4j.event.Level;
 
 /** Issue 10, items 2 and 3: {@code invalidate} must lose no instance, whatever runs inside it. */
 class InvalidateFaultsTest extends PoolTestSupport {
@@ -54,6 +55,10 @@ class InvalidateFaultsTest extends PoolTestSupport {
         .as("the claimed instance is closed (invalidate threw: %s)", thrown)
         .hasValue(1);
     assertThat(thrown).as("a failed removal is logged, not thrown").isNull();
+    assertThat(PoolLog.lines(Level.WARN))
+        .containsExactly(
+            "WARN test-pool: removing key tripping-key from the map failed"
+                + " | IllegalStateException");
     assertThat(keyed.closeAsync(Duration.ZERO)).succeedsWithin(Duration.ZERO);
   }
 
@@ -82,5 +87,9 @@ class InvalidateFaultsTest extends PoolTestSupport {
         .as("the grace period is over: the leased instance is closed anyway")
         .hasValue(1);
     assertThat(shutdown.get()).succeedsWithin(Duration.ZERO);
+    assertThat(PoolLog.lines(Level.WARN))
+        .containsExactly(
+            "WARN test-pool: closing the instance for key held with 1 lease(s) still open:"
+                + " grace period over");
   }
 }

@@ -7,6 +7,7 @@ import static org.awaitility.Awaitility.await;
 import java.time.Duration;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
+import org.slf4j.event.Level;
 
 /**
  * Issue 10, item 8: with {@code leakDetection()}, a lease of a key that cannot be shown (its
@@ -37,6 +38,7 @@ class LeakDetectionWithUnshowableKeysTest extends PoolTestSupport {
         .as("its share was given back, so it expired (get threw: %s)", thrown)
         .hasValue(1);
     assertThat(thrown).isNull();
+    assertThat(PoolLog.lines(Level.WARN)).as("nothing went wrong").isEmpty();
     assertThat(leaky.closeAsync()).succeedsWithin(Duration.ZERO);
   }
 
@@ -67,6 +69,7 @@ class LeakDetectionWithUnshowableKeysTest extends PoolTestSupport {
         .hasValue(1);
     assertThat(thrown).isNull();
     assertThat(shown.get()).contains("<key of type java.lang.String");
+    assertThat(PoolLog.lines(Level.WARN)).as("nothing went wrong").isEmpty();
     assertThat(leaky.closeAsync()).succeedsWithin(Duration.ZERO);
   }
 
@@ -88,6 +91,13 @@ class LeakDetectionWithUnshowableKeysTest extends PoolTestSupport {
     assertThat(factory.created.get(0).closes)
         .as("the leaked share was given back, so it expired (get threw: %s)", thrown)
         .hasValue(1);
+    assertThat(PoolLog.lines(Level.WARN))
+        .as("the leak is reported, naming the key by its type")
+        .containsExactly(
+            "WARN test-pool: a lease of key <key of type "
+                + UnshowableKey.class.getName()
+                + ": showing it threw java.lang.IllegalStateException> was garbage-collected"
+                + " without close(); releasing it | LeakTrace");
     assertThat(leaky.closeAsync()).succeedsWithin(Duration.ZERO);
   }
 

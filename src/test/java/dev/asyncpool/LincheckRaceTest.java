@@ -10,6 +10,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import org.jetbrains.lincheck.Lincheck;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -22,7 +23,11 @@ import org.junit.jupiter.api.Test;
  * <p>Everything inside a checked block is deterministic, as Lincheck needs to replay a failing
  * interleaving: a {@link FakeTicker}, a {@link ManualScheduler} run by hand, and an executor that
  * runs tasks at once. Failures inside a block are plain {@link AssertionError}s.
+ *
+ * <p>Tagged "lincheck": surefire runs it in a JVM of its own that logs through slf4j-simple,
+ * which Lincheck leaves alone, rather than slf4j-test, which it would model-check with the pool.
  */
+@Tag("lincheck")
 class LincheckRaceTest {
 
   /**

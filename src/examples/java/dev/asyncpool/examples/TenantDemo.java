@@ -301,12 +301,15 @@ public final class TenantDemo {
       thisSecond.drainInto(total);
       long n = requests.get();
       PoolStats s = pool.stats();
-      mostLive = Math.max(mostLive, s.live());
+      // Under a bound, what exists is weightInUse (each tenant weighs 1); live also counts the
+      // keys still waiting for room, which hold no instance yet.
+      long existing = maxInstances > 0 ? s.weightInUse() : s.live();
+      mostLive = Math.max(mostLive, existing);
       if (print && maxInstances > 0) {
         System.out.printf(
             "t=%3ds  %7d req/s  live %3d/%d  created %4d  expired %4d  evicted %4d  waiting %3d"
                 + "  lease p99 %6d us%n",
-            second, n - lastRequests, s.live(), maxInstances, s.creations(), s.expirations(),
+            second, n - lastRequests, existing, maxInstances, s.creations(), s.expirations(),
             s.evictions(), s.waiting(), p99);
       } else if (print) {
         System.out.printf(

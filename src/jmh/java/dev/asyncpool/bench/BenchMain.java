@@ -24,13 +24,18 @@ import org.openjdk.jmh.runner.options.TimeValue;
 /**
  * Runs the whole suite, asyncpool and its peers in the same run, and prints the ratio table (also
  * written to {@code target/benchmarks.md}). {@code -Dbench.quick=true} shortens every phase for a
- * smoke run; {@code -Dbench.only=warm,churn,memory,expiry} picks phases.
+ * smoke run; {@code -Dbench.only=warm,bounded,churn,memory,expiry} picks phases; {@code
+ * -Dbench.pairs=N} sets the rounds of the paired bounded/unbounded warm comparison; {@code
+ * -Dbench.diagnostics=true} adds the diagnostic variants of the bounded workload.
  */
 public final class BenchMain {
 
   private static final boolean QUICK = Boolean.getBoolean("bench.quick");
   private static final String ONLY = System.getProperty("bench.only", "");
   private static final int[] THREADS = {1, 2};
+
+  /** {@code -Dbench.diagnostics=true}: also the variants kept to explain a result, not to rank. */
+  private static final boolean DIAGNOSTICS = Boolean.getBoolean("bench.diagnostics");
 
   private final StringBuilder report = new StringBuilder();
 
@@ -50,6 +55,10 @@ public final class BenchMain {
         QUICK ? " (QUICK: not for the record)" : "");
     if (phase("warm")) {
       warm();
+      warmBound();
+    }
+    if (phase("bounded")) {
+      bounded();
     }
     if (phase("churn")) {
       churn();
@@ -80,7 +89,8 @@ public final class BenchMain {
     // (keys, threads) -> method -> ops/us
     Map<String, Map<String, double[]>> scores = new TreeMap<>();
     for (int threads : THREADS) {
-      for (RunResult result : jmh(WarmLease.class, threads)) {
+      // asyncpoolBounded runs in warmBound(), paired with asyncpool round by round.
+      for (RunResult result : jmh(WarmLease.class, threads, "\\.asyncpoolBounded$")) {
         String row = String.format(
             "%5s keys, %d thread%s", result.getParams().getParam("keys"), threads, threads == 1 ? "" : "s");
         scores.computeIfAbsent(row, r -> new LinkedHashMap<>()).put(method(result), score(result));
@@ -109,6 +119,188 @@ public final class BenchMain {
       cells.append(" | ").append(ratio(acquire, s.get("floor")[0], 0.33));
       cells.append(" | ").append(ratio(s.get("asyncpoolApply")[0], s.get("floor")[0], 0)).append(" |");
       line(cells.toString());
+    }
+  }
+
+  /** Rounds of the paired warm comparison, bounded against unbounded. */
+  private static final int PAIRS = Integer.getInteger("bench.pairs", QUICK ? 1 : 4);
+
+  /** Each paired trial: one fork, 3 warm-up and 4 measured iterations of 1 s. */
+  private static final Shape PAIR_SHAPE = new Shape(1, QUICK ? 1 : 3, QUICK ? 2 : 4);
+
+  /**
+   * The warm lease with {@code maxInstances} set (above the key count: nothing is evicted) against
+   * the same lease without, paired: each round runs both, one right after the other and in
+   * alternating order, so that the load other processes put on the machine, which drifts over
+   * minutes, weighs on both alike. The ratio is taken per round; its interval is over the rounds.
+   */
+  private void warmBound() throws Exception {
+    String[] methods = {"asyncpool", "asyncpoolBounded"};
+    // row -> round -> {unbounded, bounded}
+    Map<String, List<double[]>> rounds = new TreeMap<>();
+    for (int round = 0; round < PAIRS; round++) {
+      for (String keys : List.of("1", "1024")) {
+        for (int threads : THREADS) {
+          String row = String.format(
+              Locale.ROOT, "%5s keys, %d thread%s", keys, threads, threads == 1 ? "" : "s");
+          double[] pair = new double[2];
+          for (int i = 0; i < 2; i++) {
+            int m = round % 2 == 0 ? i : 1 - i;
+            String include = WarmLease.class.getName() + "\\." + methods[m] + "$";
+            for (RunResult r : jmh(include, "", threads, PAIR_SHAPE, List.of(), "keys", keys)) {
+              pair[m] = score(r)[0];
+            }
+          }
+          rounds.computeIfAbsent(row, r -> new ArrayList<>()).add(pair);
+        }
+      }
+    }
+    line("");
+    line("## Warm lease with a bound set: maxInstances(2 x keys) against none, "
+        + "%d paired round%s (ops/us)", PAIRS, PAIRS == 1 ? "" : "s");
+    line("");
+    line("| keys, threads | unbounded, mean | bounded, mean | bounded / unbounded, each round "
+        + "| mean ratio ± 95 % (t, over rounds) | within 5 % (>= 0.95) |");
+    line("|---|---|---|---|---|---|");
+    for (Map.Entry<String, List<double[]>> row : rounds.entrySet()) {
+      List<double[]> pairs = row.getValue();
+      double[] ratios = new double[pairs.size()];
+      double unbounded = 0;
+      double bounded = 0;
+      StringBuilder each = new StringBuilder();
+      for (int i = 0; i < ratios.length; i++) {
+        unbounded += pairs.get(i)[0] / ratios.length;
+        bounded += pairs.get(i)[1] / ratios.length;
+        ratios[i] = pairs.get(i)[1] / pairs.get(i)[0];
+        each.append(i == 0 ? "" : ", ").append(String.format(Locale.ROOT, "%.3f", ratios[i]));
+      }
+      double[] mean = meanAndHalfWidth(ratios);
+      String verdict =
+          mean[0] - mean[1] >= 0.95 ? "met"
+              : mean[0] >= 0.95 ? "met on the mean; the interval reaches below"
+              : "**missed**";
+      line("| %s | %.1f | %.1f | %s | %.3f ± %.3f | %s |", row.getKey(), unbounded, bounded, each,
+          mean[0], mean[1], verdict);
+    }
+  }
+
+  /** Mean and the half-width of its 95 % Student-t interval (NaN for one sample). */
+  static double[] meanAndHalfWidth(double[] samples) {
+    int n = samples.length;
+    double mean = 0;
+    for (double sample : samples) {
+      mean += sample / n;
+    }
+    if (n < 2) {
+      return new double[] {mean, Double.NaN};
+    }
+    double squares = 0;
+    for (double sample : samples) {
+      squares += (sample - mean) * (sample - mean);
+    }
+    // Two-sided 97.5 % quantiles of Student's t for 1..10 degrees of freedom, then the normal's.
+    double[] t = {12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228};
+    double quantile = n - 1 <= t.length ? t[n - 2] : 1.96;
+    return new double[] {mean, quantile * Math.sqrt(squares / (n - 1) / n)};
+  }
+
+  /** The bounded workload's methods and their column names. */
+  private static final Map<String, String> BOUNDED_PEERS = new LinkedHashMap<>();
+
+  static {
+    BOUNDED_PEERS.put("asyncpool", "asyncpool");
+    BOUNDED_PEERS.put("commonsPool2", "commons-pool2");
+    BOUNDED_PEERS.put("caffeine", "caffeine");
+    BOUNDED_PEERS.put("caffeineInlineClose", "caffeine, inline close");
+    if (DIAGNOSTICS) {
+      BOUNDED_PEERS.put("asyncpoolDirect", "asyncpool, direct executor (diagnostic)");
+    }
+  }
+
+  /** Forks of the bounded workload, and a longer warm-up: its JIT settles late on a busy host. */
+  private static final Shape BOUNDED_SHAPE = new Shape(QUICK ? 1 : 2, QUICK ? 1 : 6, QUICK ? 2 : 5);
+
+  private void bounded() throws Exception {
+    Path census = Path.of("target", "bench-census.txt").toAbsolutePath();
+    Files.deleteIfExists(census);
+    Map<String, Map<String, double[]>> scores = new TreeMap<>();
+    for (int threads : THREADS) {
+      String row = threads + " thread" + (threads == 1 ? "" : "s");
+      for (RunResult result : jmh(BoundedZipf.class.getName() + "\\.",
+          DIAGNOSTICS ? "" : "\\.asyncpoolDirect$", threads, BOUNDED_SHAPE,
+          List.of("-Dbench.census=" + census))) {
+        scores.computeIfAbsent(row, r -> new LinkedHashMap<>()).put(method(result), score(result));
+      }
+    }
+    // (method, threads) -> summed counts over the forks; peak is the max.
+    Map<String, long[]> counts = new TreeMap<>();
+    for (String text : Files.readAllLines(census)) {
+      Map<String, String> f = new LinkedHashMap<>();
+      for (String field : text.substring("CENSUS ".length()).split(" ")) {
+        f.put(field.substring(0, field.indexOf('=')), field.substring(field.indexOf('=') + 1));
+      }
+      long[] c = counts.computeIfAbsent(f.get("method") + " " + f.get("threads"), k -> new long[6]);
+      c[0] += Long.parseLong(f.get("ops"));
+      c[1] += Long.parseLong(f.get("creations"));
+      c[2] = Math.max(c[2], Long.parseLong(f.get("peak")));
+      c[3] += Long.parseLong(f.get("closedInUse"));
+      c[4] += Long.parseLong(f.get("evictions"));
+      c[5]++;
+    }
+    line("");
+    line("## Bounded Zipf: %,d keys (Zipf %.2f), a bound of %d, get + release (ops/us, higher is "
+        + "better)", BoundedZipf.KEYS, BoundedZipf.EXPONENT, BoundedZipf.BOUND);
+    line("");
+    StringBuilder header = new StringBuilder("| threads");
+    StringBuilder rule = new StringBuilder("|---");
+    for (String label : BOUNDED_PEERS.values()) {
+      header.append(" | ").append(label);
+      rule.append("|---");
+    }
+    for (String label : BOUNDED_PEERS.values()) {
+      if (!label.equals("asyncpool")) {
+        header.append(" | asyncpool x ").append(label);
+        rule.append("|---");
+      }
+    }
+    line(header.append(" |").toString());
+    line(rule.append("|").toString());
+    for (Map.Entry<String, Map<String, double[]>> row : scores.entrySet()) {
+      Map<String, double[]> s = row.getValue();
+      double ours = s.get("asyncpool")[0];
+      StringBuilder cells = new StringBuilder("| " + row.getKey());
+      for (String peer : BOUNDED_PEERS.keySet()) {
+        double[] score = s.get(peer);
+        cells.append(" | ").append(score == null ? "-" : String.format(
+            Locale.ROOT, "%.3f ± %.3f", score[0], score[1]));
+      }
+      for (String peer : BOUNDED_PEERS.keySet()) {
+        if (!peer.equals("asyncpool")) {
+          double[] score = s.get(peer);
+          cells.append(" | ").append(score == null ? "-" : ratio(ours, score[0], 0));
+        }
+      }
+      line(cells.append(" |").toString());
+    }
+    line("");
+    line("| peer, threads | creations per op | peak instances existing (asyncpool <= %d) "
+        + "| uses that found their instance closed | evictions (asyncpool, whole trials) | forks |",
+        BoundedZipf.BOUND);
+    line("|---|---|---|---|---|---|");
+    for (Map.Entry<String, String> peer : BOUNDED_PEERS.entrySet()) {
+      boolean ours = peer.getKey().startsWith("asyncpool");
+      for (int threads : THREADS) {
+        long[] c = counts.get(peer.getKey() + " " + threads);
+        if (c == null) {
+          line("| %s, %d | - | - | - | - | 0 |", peer.getValue(), threads);
+          continue;
+        }
+        String peak = ours && c[2] > BoundedZipf.BOUND
+            ? "**" + c[2] + " (over the bound)**" : String.format(Locale.ROOT, "%,d", c[2]);
+        line("| %s, %d | %.3f | %s | %,d in %,d ops | %s | %d |", peer.getValue(), threads,
+            (double) c[1] / c[0], peak, c[3], c[0],
+            ours ? String.format(Locale.ROOT, "%,d", c[4]) : "-", c[5]);
+      }
     }
   }
 
@@ -184,17 +376,44 @@ public final class BenchMain {
 
   // ------------------------------------------------------------------------------------------
 
+  /** Forks, and warm-up and measured iterations of 1 s each. */
+  private record Shape(int forks, int warmups, int measurements) {}
+
+  private static final Shape DEFAULT_SHAPE = new Shape(1, QUICK ? 1 : 3, QUICK ? 2 : 5);
+
   private static Collection<RunResult> jmh(Class<?> benchmark, int threads) throws Exception {
+    return jmh(benchmark, threads, "");
+  }
+
+  /** Every benchmark of {@code benchmark} but those {@code exclude} matches. */
+  private static Collection<RunResult> jmh(Class<?> benchmark, int threads, String exclude)
+      throws Exception {
+    return jmh(benchmark.getName() + "\\.", exclude, threads, DEFAULT_SHAPE, List.of());
+  }
+
+  /** {@code params}: name, value, name, value, ... */
+  private static Collection<RunResult> jmh(
+      String include, String exclude, int threads, Shape shape, List<String> jvmArgs,
+      String... params) throws Exception {
     ChainedOptionsBuilder options =
         new OptionsBuilder()
-            .include(benchmark.getName() + "\\.")
+            .include(include)
             .threads(threads)
-            .forks(1)
+            .forks(shape.forks())
             .jvmArgs("-Xms2g", "-Xmx2g")
-            .warmupIterations(QUICK ? 1 : 3)
+            .warmupIterations(shape.warmups())
             .warmupTime(TimeValue.seconds(1))
-            .measurementIterations(QUICK ? 2 : 5)
+            .measurementIterations(shape.measurements())
             .measurementTime(TimeValue.seconds(1));
+    if (!exclude.isEmpty()) {
+      options.exclude(exclude);
+    }
+    if (!jvmArgs.isEmpty()) {
+      options.jvmArgsAppend(jvmArgs.toArray(new String[0]));
+    }
+    for (int i = 0; i < params.length; i += 2) {
+      options.param(params[i], params[i + 1]);
+    }
     return new Runner(options.build()).run();
   }
 

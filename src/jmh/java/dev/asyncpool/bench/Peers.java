@@ -40,6 +40,54 @@ final class Peers {
         .build();
   }
 
+  /**
+   * Caffeine bounded by size, closing what it removes: a speed reference for a bounded pool that
+   * breaks the pool's guarantee, since its eviction does not know whether a value is in use.
+   * Removal listeners run on its default executor ({@code ForkJoinPool.commonPool()}), as they do
+   * for anyone who does not set one.
+   */
+  static <K, V extends AsyncResource> Cache<K, V> caffeineBounded(long maximumSize) {
+    return Caffeine.newBuilder()
+        .maximumSize(maximumSize)
+        .removalListener((K key, V value, RemovalCause cause) -> value.closeAsync())
+        .build();
+  }
+
+  /**
+   * {@link #caffeineBounded} with {@code executor(Runnable::run)}: its maintenance, the eviction
+   * and the removal listener's close, runs on the caller's thread instead of the common pool.
+   */
+  static <K, V extends AsyncResource> Cache<K, V> caffeineBoundedInline(long maximumSize) {
+    return Caffeine.newBuilder()
+        .maximumSize(maximumSize)
+        .executor(Runnable::run)
+        .removalListener((K key, V value, RemovalCause cause) -> value.closeAsync())
+        .build();
+  }
+
+  /**
+   * commons-pool2 with a bound on what exists, {@code maxTotal} over all keys. At that bound a
+   * borrow of a key with no idle object destroys the oldest idle objects of other keys ({@code
+   * clearOldest}: 15 % of the idle ones, plus one) and creates; it blocks ({@code
+   * blockWhenExhausted}, at most {@code maxWait}, 30 s as asyncpool's acquire timeout) only when
+   * nothing is idle. {@code maxIdlePerKey} 1: a key keeps one idle object, as asyncpool keeps one
+   * instance per key; a second one, made when two borrowers overlap on a key (objects are lent
+   * exclusively), is destroyed on its return. {@code maxTotalPerKey} 8 is never reached by 2
+   * threads. No evictor thread: the bound, not idle time, is what makes room.
+   */
+  static <K, V extends AsyncResource> GenericKeyedObjectPool<K, V> commonsPoolBounded(
+      Function<? super K, V> factory, int maxTotal) {
+    GenericKeyedObjectPoolConfig<V> config = new GenericKeyedObjectPoolConfig<>();
+    config.setMaxTotal(maxTotal);
+    config.setMaxTotalPerKey(8);
+    config.setMaxIdlePerKey(1);
+    config.setMinIdlePerKey(0);
+    config.setBlockWhenExhausted(true);
+    config.setMaxWait(Duration.ofSeconds(30));
+    config.setJmxEnabled(false);
+    return new GenericKeyedObjectPool<>(new CommonsFactory<>(factory), config);
+  }
+
   /** Exclusive borrow/return; {@code maxIdlePerKey} 0 destroys every returned object. */
   static <K> GenericKeyedObjectPool<K, Client> commonsPool(
       Function<? super K, Client> factory, int maxIdlePerKey) {
@@ -113,25 +161,26 @@ final class Peers {
   }
 
   /** commons-pool2's factory: creates on borrow when no idle object is left, closes on destroy. */
-  private static final class CommonsFactory<K> extends BaseKeyedPooledObjectFactory<K, Client> {
-    private final Function<? super K, Client> factory;
+  private static final class CommonsFactory<K, V extends AsyncResource>
+      extends BaseKeyedPooledObjectFactory<K, V> {
+    private final Function<? super K, V> factory;
 
-    CommonsFactory(Function<? super K, Client> factory) {
+    CommonsFactory(Function<? super K, V> factory) {
       this.factory = factory;
     }
 
     @Override
-    public Client create(K key) {
+    public V create(K key) {
       return factory.apply(key);
     }
 
     @Override
-    public PooledObject<Client> wrap(Client value) {
+    public PooledObject<V> wrap(V value) {
       return new DefaultPooledObject<>(value);
     }
 
     @Override
-    public void destroyObject(K key, PooledObject<Client> pooled) {
+    public void destroyObject(K key, PooledObject<V> pooled) {
       pooled.getObject().closeAsync();
     }
   }

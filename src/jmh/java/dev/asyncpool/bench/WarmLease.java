@@ -2,6 +2,7 @@ package dev.asyncpool.bench;
 
 import com.github.benmanes.caffeine.cache.Cache;
 import dev.asyncpool.Lease;
+import dev.asyncpool.LeaseFunction;
 import dev.asyncpool.Pool;
 import io.grpc.internal.SharedResourceHolder;
 import java.time.Duration;
@@ -25,7 +26,9 @@ import org.openjdk.jmh.infra.ThreadParams;
 /**
  * Workload 1: a lease of an instance that already exists, {@code try (var l = pool.get(k)) {
  * consume(l.get()); }}, for asyncpool and each peer on the same keys and threads. Only the peer
- * the running benchmark method uses is built.
+ * the running benchmark method uses is built. {@code asyncpoolBounded} is {@code asyncpool} with
+ * {@code maxInstances} set above the key count, so that nothing is ever evicted: what a bound
+ * costs a warm lease.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.Throughput)
@@ -39,7 +42,8 @@ public class WarmLease {
   private static final Function<String, Client> NEW_CLIENT = Client::new;
 
   /** {@code apply}'s action: hands the instance back for the blackhole, as the others consume it. */
-  private static final Function<Client, Client> CONSUME_NOTHING = client -> client;
+  private static final LeaseFunction<Client, Client, RuntimeException> CONSUME_NOTHING =
+      client -> client;
 
   String[] names;
   Pool<String, Client> pool;
@@ -66,6 +70,16 @@ public class WarmLease {
     switch (method) {
       case "asyncpool", "asyncpoolApply", "asyncpoolAcquireJoin" -> {
         pool = Pool.newBuilder().ttl(Duration.ofSeconds(30)).build(Client::new);
+        for (String name : names) {
+          pool.get(name).close();
+        }
+      }
+      case "asyncpoolBounded" -> {
+        pool =
+            Pool.newBuilder()
+                .ttl(Duration.ofSeconds(30))
+                .maxInstances(2 * keys)
+                .build(Client::new);
         for (String name : names) {
           pool.get(name).close();
         }
@@ -105,6 +119,12 @@ public class WarmLease {
 
   @Benchmark
   public void asyncpool(Keys keys, Blackhole blackhole) {
+    Peers.lease(pool, names[keys.ring.next()], blackhole);
+  }
+
+  /** The same lease as {@link #asyncpool}, in a pool with {@code maxInstances(2 * keys)}. */
+  @Benchmark
+  public void asyncpoolBounded(Keys keys, Blackhole blackhole) {
     Peers.lease(pool, names[keys.ring.next()], blackhole);
   }
 
