@@ -9,6 +9,7 @@ import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import org.jetbrains.lincheck.Lincheck;
+import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -29,6 +30,11 @@ import org.junit.jupiter.api.Test;
 class BoundLincheckTest {
 
   private static final int INVOCATIONS = LincheckRaceTest.INVOCATIONS;
+
+  @BeforeAll
+  static void instrumentFirst() {
+    LincheckWarmUp.run();
+  }
 
   /** A pool of at most {@code max} instances on a fake clock, counting what exists. */
   static final class Bounded {
