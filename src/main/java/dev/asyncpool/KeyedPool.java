@@ -1776,17 +1776,29 @@ final class KeyedPool<K, R> implements Pool<K, R> {
 
   private void closeExpired(List<PoolEntry<K, R>> expired) {
     expirations.add(expired.size());
-    // The map removals and the listener's events run with the closes, off the expiry task: an
-    // expired entry left in the map meanwhile is retired, so a request that finds it removes it
-    // itself (see retainOrCreate) and installs a new one, which the conditional remove below then
-    // leaves alone.
+    closeRetired(expired, false);
+  }
+
+  /**
+   * Closes entries the expiry task claimed (expired, or evicted when {@code evicted}) on the
+   * executor. The map removals and the listener's events run with the closes, off the expiry
+   * task: an entry left in the map meanwhile is retired, so a request that finds it removes it
+   * itself (see retainOrCreate) and installs a new one, which the conditional remove below then
+   * leaves alone.
+   */
+  private void closeRetired(List<PoolEntry<K, R>> claimed, boolean evicted) {
     Runnable closeAll =
         () -> {
-          for (PoolEntry<K, R> entry : expired) {
+          for (PoolEntry<K, R> entry : claimed) {
             removeFromMap(entry);
             R instance = instanceOf(entry);
             if (listener != null) {
-              listener.expired(entry.key, instance); // event: on the executor, before the close
+              // event: on the executor, before the close
+              if (evicted) {
+                listener.evicted(entry.key, instance);
+              } else {
+                listener.expired(entry.key, instance);
+              }
             }
             closeNow(entry, instance);
           }
@@ -1794,10 +1806,11 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     try {
       executor.execute(closeAll);
     } catch (RuntimeException e) {
-      log.warn("{}: executor rejected {} closes; closing inline", name, expired.size(), e);
+      log.warn("{}: executor rejected {} closes; closing inline", name, claimed.size(), e);
       closeAll.run();
     }
   }
+
 
   // ---- Eviction: room for waiting requests, made of the least recently released instances ----
 
@@ -1937,27 +1950,11 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     }
   }
 
-  /** Closes evicted entries on the executor, as {@link #closeExpired} does expired ones. */
   private void closeEvicted(List<PoolEntry<K, R>> evicted) {
     evictions.add(evicted.size());
-    Runnable closeAll =
-        () -> {
-          for (PoolEntry<K, R> entry : evicted) {
-            removeFromMap(entry);
-            R instance = instanceOf(entry);
-            if (listener != null) {
-              listener.evicted(entry.key, instance); // event: on the executor, before the close
-            }
-            closeNow(entry, instance);
-          }
-        };
-    try {
-      executor.execute(closeAll);
-    } catch (RuntimeException e) {
-      log.warn("{}: executor rejected {} closes; closing inline", name, evicted.size(), e);
-      closeAll.run();
-    }
+    closeRetired(evicted, true);
   }
+
 
   /**
    * An entry in the heap, with the deadline it was filed under (the entry's stamp may move), the
