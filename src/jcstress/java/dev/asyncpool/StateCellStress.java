@@ -1,7 +1,7 @@
 package dev.asyncpool;
 
-import static dev.asyncpool.StateCellOps.entry;
-import static dev.asyncpool.StateCellOps.leases;
+import static dev.asyncpool.PoolEntry.REF;
+import static dev.asyncpool.PoolEntry.STATE;
 import static org.openjdk.jcstress.annotations.Expect.ACCEPTABLE;
 import static org.openjdk.jcstress.annotations.Expect.FORBIDDEN;
 
@@ -16,7 +16,10 @@ import org.openjdk.jcstress.infra.results.ZII_Result;
 
 /**
  * jcstress tests of {@link PoolEntry}'s packed state word: two threads race one step each of the
- * lease protocol ({@link StateCellOps}), and an arbiter reads the word after both. Every outcome
+ * lease protocol, each a call of the method {@code KeyedPool} makes ({@link PoolEntry#retain},
+ * {@link PoolEntry#release}, {@link PoolEntry#claimIdle}, {@link PoolEntry#retire}, {@link
+ * PoolEntry#forceClaim}: every transition of the word lives there), and an arbiter reads the word
+ * after both. Every outcome
  * not listed as acceptable is forbidden: a lease taken on an entry whose close was claimed, a
  * close claimed twice or never, a lease count gone wrong.
  *
@@ -29,6 +32,44 @@ final class StateCellStress {
 
   private StateCellStress() {}
 
+  /** What a release did: nothing more; made a live entry idle (queued for expiry); claimed it. */
+  static final int NOTHING = 0;
+
+  static final int MADE_IDLE = 1;
+  static final int CLAIMED_CLOSE = 2;
+
+  /** A pool entry holding {@code leases} leases, its creation done. */
+  static PoolEntry<String, Object> entry(int leases) {
+    PoolEntry<String, Object> entry = PoolEntry.creating("k", 0L); // holds the creator's share
+    entry.value = "instance";
+    STATE.getAndAdd(entry, (leases - 1) * REF);
+    return entry;
+  }
+
+  /** {@link PoolEntry#release}'s answer as a result code (the pool stamps an idle state). */
+  static int release(PoolEntry<?, ?> entry) {
+    long state = entry.release();
+    return state == PoolEntry.KEPT ? NOTHING : state == PoolEntry.CLAIM ? CLAIMED_CLOSE : MADE_IDLE;
+  }
+
+  /**
+   * A release with a zero TTL or in a closed pool: {@code KeyedPool.onIdle} claims the entry the
+   * release left idle at once, from the state it left.
+   */
+  static int releaseClosingAtZero(PoolEntry<?, ?> entry) {
+    long state = entry.release();
+    if (state == PoolEntry.KEPT) {
+      return NOTHING;
+    }
+    return state == PoolEntry.CLAIM || entry.claimIdle(state) ? CLAIMED_CLOSE : NOTHING;
+  }
+
+  /** The lease count the word holds now, or -1 if its bits are not a sane count. */
+  static int leases(PoolEntry<?, ?> entry) {
+    int leases = PoolEntry.leases(entry.state);
+    return leases > 1_000 ? -1 : leases; // a count gone below zero wraps to about 2^30
+  }
+
   /** A lease requested while {@code invalidate} or shutdown retires an idle entry. */
   @JCStressTest
   @Outcome(id = "1, 0, 1", expect = ACCEPTABLE, desc = "leased first; retired, its release will close it")
@@ -40,7 +81,7 @@ final class StateCellStress {
 
     @Actor
     public void lease(III_Result r) {
-      r.r1 = StateCellOps.retain(entry);
+      r.r1 = entry.retain();
     }
 
     @Actor
@@ -65,12 +106,12 @@ final class StateCellStress {
 
     @Actor
     public void lease(III_Result r) {
-      r.r1 = StateCellOps.retain(entry);
+      r.r1 = entry.retain();
     }
 
     @Actor
     public void expire(III_Result r) {
-      r.r2 = StateCellOps.expire(entry);
+      r.r2 = entry.claimIdle(entry.state) ? CLAIMED_CLOSE : NOTHING;
     }
 
     @Arbiter
@@ -94,12 +135,12 @@ final class StateCellStress {
 
     @Actor
     public void release(III_Result r) {
-      r.r1 = StateCellOps.release(entry);
+      r.r1 = release(entry);
     }
 
     @Actor
     public void lease(III_Result r) {
-      r.r2 = StateCellOps.retain(entry);
+      r.r2 = entry.retain();
     }
 
     @Arbiter
@@ -119,12 +160,12 @@ final class StateCellStress {
 
     @Actor
     public void release(III_Result r) {
-      r.r1 = StateCellOps.releaseClosingAtZero(entry);
+      r.r1 = releaseClosingAtZero(entry);
     }
 
     @Actor
     public void lease(III_Result r) {
-      r.r2 = StateCellOps.retain(entry);
+      r.r2 = entry.retain();
     }
 
     @Arbiter
@@ -149,12 +190,12 @@ final class StateCellStress {
 
     @Actor
     public void first(IIII_Result r) {
-      r.r1 = StateCellOps.release(entry);
+      r.r1 = release(entry);
     }
 
     @Actor
     public void second(IIII_Result r) {
-      r.r2 = StateCellOps.release(entry);
+      r.r2 = release(entry);
     }
 
     @Arbiter
@@ -176,12 +217,12 @@ final class StateCellStress {
 
     @Actor
     public void first(IIII_Result r) {
-      r.r1 = StateCellOps.release(entry);
+      r.r1 = release(entry);
     }
 
     @Actor
     public void second(IIII_Result r) {
-      r.r2 = StateCellOps.release(entry);
+      r.r2 = release(entry);
     }
 
     @Arbiter
@@ -237,7 +278,7 @@ final class StateCellStress {
 
     @Actor
     public void release(ZII_Result r) {
-      r.r2 = StateCellOps.release(entry);
+      r.r2 = release(entry);
     }
 
     @Arbiter

@@ -1,11 +1,7 @@
 package dev.asyncpool;
 
-import static dev.asyncpool.PoolEntry.CLAIMED;
-import static dev.asyncpool.PoolEntry.REF;
 import static dev.asyncpool.PoolEntry.REFS;
-import static dev.asyncpool.PoolEntry.RELEASE;
 import static dev.asyncpool.PoolEntry.RETIRED;
-import static dev.asyncpool.PoolEntry.STATE;
 import static java.util.concurrent.TimeUnit.NANOSECONDS;
 
 import dev.asyncpool.Bound.Ticket;
@@ -787,39 +783,38 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     release(entry);
   }
 
-  /** Takes a share; on a retired entry undoes it (which may claim the close) and fails. */
+  /** Takes a share (see {@link PoolEntry#retain}); false if the entry is retired. */
   private boolean retain(PoolEntry<K, R> entry) {
-    long previous = (long) STATE.getAndAdd(entry, REF);
-    if ((previous & RETIRED) == 0) {
+    int retained = entry.retain();
+    if (retained == PoolEntry.LEASED) {
       return true;
     }
-    release(entry);
+    if (retained == PoolEntry.REFUSED_CLAIMED) {
+      closeClaimed(entry); // the refused retain's undo ended the last lease of a retired entry
+    }
     return false;
   }
 
-  /** Gives a share back; the release that leaves no lease decides the entry's fate. */
+  /** Gives a share back (see {@link PoolEntry#release}); the last one decides what comes next. */
   void release(PoolEntry<K, R> entry) {
-    long previous = (long) STATE.getAndAdd(entry, RELEASE);
-    if ((previous & REFS) == REF) {
-      onIdle(entry, previous + RELEASE);
-    }
-  }
-
-  /** {@code entry} just lost its last lease, leaving {@code state}. */
-  private void onIdle(PoolEntry<K, R> entry, long state) {
-    if ((state & RETIRED) != 0) {
-      // Retired while leased (invalidate, shutdown) or a failed retain's undo: close it if nobody
-      // claimed it yet. A retain that fails after this point only bumps and undoes the count.
-      if (entry.claimIfIdle()) {
-        closeClaimed(entry);
-      }
+    long state = entry.release();
+    if (state == PoolEntry.KEPT) {
       return;
     }
+    if (state == PoolEntry.CLAIM) {
+      closeClaimed(entry);
+      return;
+    }
+    onIdle(entry, state);
+  }
+
+  /** {@code entry}, live, just lost its last lease, leaving {@code state}. */
+  private void onIdle(PoolEntry<K, R> entry, long state) {
     // Handshake SHUTDOWN-SCAN (see PoolEntry): our add, then this read of `closed`.
     if (ttlNanos == 0 || closed) {
       // Close at once. The CAS fails if a retain (or a retain and a release) came in since our
       // add: then that lease's release decides.
-      if (STATE.compareAndSet(entry, state, state | RETIRED | CLAIMED)) {
+      if (entry.claimIdle(state)) {
         if (ttlNanos == 0 && !closed) {
           expirations.increment();
           if (listener != null) {
@@ -859,7 +854,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       stamp = PoolEntry.epochStamp(epoch);
     }
     entry.stampIdle(state, stamp);
-    if (!entry.queued && PoolEntry.QUEUED.compareAndSet(entry, false, true)) {
+    if (entry.takeForQueue()) {
       entry.queuedGen = PoolEntry.generation(state);
       idleQueue.push(entry);
       // Handshake TASK-SLEEP (see PoolEntry): we pushed, then read `reaperActive`.
@@ -1714,12 +1709,8 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       }
       if ((state & REFS) != 0) {
         // Leased: let go of it; its next release queues it again. Handshake BUSY-DROP: races with
-        // that release (see onIdle): we clear the flag and re-read; if it went idle meanwhile, we
-        // take it back.
-        entry.queued = false;
-        state = entry.state;
-        if ((state & (REFS | RETIRED)) != 0
-            || !PoolEntry.QUEUED.compareAndSet(entry, false, true)) {
+        // that release (see onIdle); if it went idle meanwhile, we take it back.
+        if (!entry.dropUnlessIdle()) {
           return;
         }
         continue;
@@ -1754,7 +1745,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       }
       // Expire it, but only from the exact state we checked: any retain or release since then
       // changed the word (the generation moves on every release), and we look again.
-      if (STATE.compareAndSet(entry, state, state | RETIRED | CLAIMED)) {
+      if (entry.claimIdle(state)) {
         expired.add(entry);
         return;
       }
@@ -1930,9 +1921,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         carried = null;
         long state = head.state;
         // Idle, and released last in the generation it was queued in: still the oldest.
-        if ((state & (REFS | RETIRED)) == 0
-            && PoolEntry.generation(state) == head.queuedGen
-            && STATE.compareAndSet(head, state, state | RETIRED | CLAIMED)) {
+        if (PoolEntry.generation(state) == head.queuedGen && head.claimIdle(state)) {
           return head;
         }
         visit(head, now, expired, null); // leased or released since: file it anew
@@ -1941,9 +1930,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       dueHeap.poll();
       PoolEntry<K, R> entry = due.entry;
       long state = entry.state;
-      if ((state & (REFS | RETIRED)) == 0
-          && PoolEntry.generation(state) == due.generation
-          && STATE.compareAndSet(entry, state, state | RETIRED | CLAIMED)) {
+      if (PoolEntry.generation(state) == due.generation && entry.claimIdle(state)) {
         return entry;
       }
       visit(entry, now, expired, null);

@@ -294,6 +294,105 @@ class PoolEntry<K, R> {
     return (state & CLAIMED) != 0;
   }
 
+  // ---- Transitions of the state word: every change to it is made here ----------------------
+
+  /** What {@link #retain()} did: took a share. */
+  static final int LEASED = 1;
+
+  /** What {@link #retain()} did: was refused (the entry is retired) and undid its add. */
+  static final int REFUSED = 0;
+
+  /** What {@link #retain()} did: was refused, and its undo claimed the close: close it. */
+  static final int REFUSED_CLAIMED = 2;
+
+  /**
+   * What {@link #release()} returns when nothing is left to do: leases remain, or the entry is
+   * retired and someone else claimed (or will claim) its close. Never a state an idle, live entry
+   * can be in (it has a lease in it).
+   */
+  static final long KEPT = REF;
+
+  /**
+   * What {@link #release()} returns when it ended the last lease of a retired entry and claimed
+   * its close: the caller closes it. Never a live entry's state (it is retired).
+   */
+  static final long CLAIM = RETIRED | CLAIMED;
+
+  /**
+   * Takes a share: one unconditional atomic add, as Netty's {@code ReferenceCountUpdater} does.
+   * On a retired entry the add is undone by a {@link #release()}, which, if it was the last
+   * share, claims the close: then the caller must close the entry.
+   *
+   * @return {@link #LEASED}, {@link #REFUSED} or {@link #REFUSED_CLAIMED}
+   */
+  int retain() {
+    long previous = (long) STATE.getAndAdd(this, REF);
+    if ((previous & RETIRED) == 0) {
+      return LEASED;
+    }
+    return release() == CLAIM ? REFUSED_CLAIMED : REFUSED;
+  }
+
+  /**
+   * Gives a share back: one atomic add (one lease less, one generation more). The release that
+   * ends the last lease decides what comes next: of a retired entry, it claims the close if
+   * nobody did ({@link #claimIfIdle()}); of a live one, it returns the state it left, and the
+   * caller makes the entry idle (stamps and queues it), or closes it at once by {@link
+   * #claimIdle(long)} from that state.
+   *
+   * @return the state it left, if it made a live entry idle; else {@link #CLAIM} (close it) or
+   *     {@link #KEPT} (nothing to do)
+   */
+  long release() {
+    long state = (long) STATE.getAndAdd(this, RELEASE) + RELEASE;
+    if ((state & REFS) != 0) {
+      return KEPT;
+    }
+    if ((state & RETIRED) == 0) {
+      return state;
+    }
+    // Retired while leased (invalidate, shutdown) or a refused retain's undo: close it if nobody
+    // claimed it yet. A retain that fails after this point only bumps and undoes the count.
+    return claimIfIdle() ? CLAIM : KEPT;
+  }
+
+  /**
+   * Retires and claims an idle entry, but only from the exact state {@code expected} its caller
+   * checked (the expiry task, an eviction, or a last release that closes at once): any retain or
+   * release since then changed the word (the generation moves on every release), and the CAS
+   * fails. So a lease that comes first keeps the instance, and one that comes after is refused.
+   *
+   * @return true if claimed: the caller closes the entry
+   */
+  boolean claimIdle(long expected) {
+    return (expected & (REFS | RETIRED)) == 0
+        && STATE.compareAndSet(this, expected, expected | RETIRED | CLAIMED);
+  }
+
+  // ---- Ownership by the expiry task (the queued flag) ---------------------------------------
+
+  /**
+   * Makes the expiry task the owner of an entry a release just left idle, unless it owns it
+   * already: true for the one release that must now push it onto the task's queue.
+   */
+  boolean takeForQueue() {
+    return !queued && QUEUED.compareAndSet(this, false, true);
+  }
+
+  /**
+   * The expiry task lets go of an entry it found leased: the entry's next release queues it
+   * again. Handshake BUSY-DROP: we clear {@code queued}, then re-read the state; that release made
+   * the entry idle, then read {@code queued}. If the entry went idle meanwhile, the task takes it
+   * back (true) rather than leave it idle and owned by nobody.
+   *
+   * @return true if the task owns the entry again and must look at it now
+   */
+  boolean dropUnlessIdle() {
+    queued = false;
+    long state = this.state;
+    return (state & (REFS | RETIRED)) == 0 && QUEUED.compareAndSet(this, false, true);
+  }
+
   /**
    * Marks the entry retired so that no new lease is taken. Claims the close too if no lease is
    * open, in the same CAS, so that a release racing with this call cannot also claim it.
