@@ -38,7 +38,7 @@ final class IdleQueue<K, R> {
     @SuppressWarnings("unchecked")
     PoolEntry<K, R> previous = (PoolEntry<K, R>) TAIL.getAndSet(this, entry);
     // Between the swap and this link the queue looks empty from the head: poll() then answers
-    // null and the consumer looks again later (see KeyedPool.reap).
+    // null and the consumer looks again later (see Expiry.reap).
     previous.nextIdle = entry;
   }
 

@@ -88,41 +88,13 @@ import org.slf4j.LoggerFactory;
  * to wait), and a grace period's end: {@link Creation#settle()} decides. An instance the factory
  * returns after that is closed by the thread that brought it (see {@link Creation}).
  *
- * <h3>Expiry</h3>
+ * <h3>Expiry and eviction</h3>
  *
- * The release that makes an entry idle, if the expiry task does not already own it, stamps it with
- * the time (one clock read), pushes it onto an intrusive MPSC queue and wakes the task if it
- * sleeps. With one TTL for all keys, entries become due in the order they went idle, so the task
- * only ever looks at the head: it stops at the first idle entry not yet due and sleeps until then.
- * (Queue order is stamp order unless a releasing thread stalls between its clock read and its
- * push: its entry then waits behind later stamps, late by up to that stall, never early. The TTL's
- * Javadoc says so; {@code StalledReleaseTest}.) An entry that was
- * leased again while queued is either busy (dropped; its next release queues it again) or idle
- * with a later stamp (moved to a small heap ordered by its real deadline). So the task's work
- * grows with the number of entries that go idle, not with the number of leases, and a lease of an
- * entry the task already owns touches neither the queue nor the scheduler.
- *
- * <p>The idle stamp is written after the release that made the entry idle, so the task may see an
- * idle entry whose stamp is stale. The release generation settles it: each release that leaves
- * the entry idle writes its generation and its stamp together, in one store (PoolEntry's idle
- * word); the stamp is trusted only if that generation is the one in the state word, and the CAS
- * that retires the entry expects that same state, so an expiry can never act on a stamp older
- * than the last release.
- *
- * <h3>Idle stamps</h3>
- *
- * Reading the clock costs more than the rest of a warm lease put together, so a release of an
- * entry the task already owns does not read it: it stamps the number of the task's current
- * <em>epoch</em> instead. The task starts an epoch at least every TTL/64 while it owns entries: it
- * publishes the new number, then reads the clock and keeps that time. A release that read epoch
- * {@code e} happened before epoch {@code e + 1} was published, so before the time kept for
- * {@code e + 1}: counting the TTL from that time is never early, and at most one epoch (a 64th of
- * the TTL, at least 1 ms) plus the task's 1 ms batching late. An entry stamped with the current
- * epoch is looked at again when the next one starts. A release whose clock read throws stamps the
- * epoch too. A stamp has 31 bits: an epoch number, or a time since the pool was built (never
- * negative) in units of a power of ten nanoseconds, rounded up, chosen so that 2^30 of them span
- * over 1,000 TTLs; both are read against the task's own count, so a stamp is exact unless the
- * task has not looked at it for that long, and then reads as later, never earlier.
+ * {@link Expiry} owns the entries that went idle: a release that leaves an entry idle hands it
+ * over ({@link Expiry#idle}), and the task closes it a TTL later unless it was leased again; it
+ * also claims the least recently released ones when a bounded pool needs room ({@link
+ * Expiry#evict}). What it claims comes back here ({@link Expiry.Sink}) to be counted, told to the
+ * listener and closed. Its note explains the idle queue, the epochs and the idle stamps.
  *
  * <h3>Shared fields and handshakes</h3>
  *
@@ -139,9 +111,9 @@ import org.slf4j.LoggerFactory;
  * installed, so that every request that joins it counts in its creation's interest. {@link
  * Bound} grants room and a creation slot in arrival order; a ticket that must wait makes its
  * requesters wait on the creation's future as usual, and asks the expiry task to evict (see
- * {@link #evict}): eviction consumes the same idle queue as expiry, under the same {@link
- * #taskLock}, and claims an idle entry with the same CAS, so a lease racing it either keeps the
- * instance or finds it retired. An entry's weight is given back when its close ends ({@link
+ * {@link #evict}): eviction consumes the same idle queue as expiry, under the same lock, and
+ * claims an idle entry with the same CAS ({@link Expiry#evict}), so a lease racing it either
+ * keeps the instance or finds it retired. An entry's weight is given back when its close ends ({@link
  * #finish}), and the tickets that then fit start their creations on the executor. The lease path
  * never touches the bound; a release that leaves an entry idle reads one volatile count of waiters,
  * to wake an eviction when one waits. Three handshakes: a ticket queued after shutdown's
@@ -168,12 +140,6 @@ final class KeyedPool<K, R> implements Pool<K, R> {
 
   private static final Logger log = LoggerFactory.getLogger(Pool.class);
 
-  /** The expiry task sleeps at least this long between runs, to batch closes that fall due. */
-  static final long MIN_REAP_INTERVAL_NANOS = Duration.ofMillis(1).toNanos();
-
-  /** At most this many expired entries go to the executor in one task. */
-  static final int CLOSE_BATCH = 1024;
-
   /** A close's outcome, settled once by its completion or its timeout; see closeNow. */
   private static final int CLOSE_PENDING = 0;
 
@@ -183,23 +149,13 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   /** Timed out, then completed after all. */
   private static final int CLOSE_LATE = 3;
 
-  /** Epochs per TTL (see "Idle stamps"): an entry released while owned closes this much late. */
-  static final int EPOCHS_PER_TTL = 64;
-
-  /** Epoch times kept; more than the epochs in a TTL, so a stamp's bound is always found. */
-  private static final int EPOCH_RING = 2 * EPOCHS_PER_TTL;
-
-  private static final int EPOCH_MASK = EPOCH_RING - 1;
-
   private static final VarHandle CLOSED;
-  private static final VarHandle REAPER_ACTIVE;
   private static final VarHandle EVICTION_SCHEDULED;
 
   static {
     try {
       MethodHandles.Lookup lookup = MethodHandles.lookup();
       CLOSED = lookup.findVarHandle(KeyedPool.class, "closed", boolean.class);
-      REAPER_ACTIVE = lookup.findVarHandle(KeyedPool.class, "reaperActive", boolean.class);
       EVICTION_SCHEDULED =
           lookup.findVarHandle(KeyedPool.class, "evictionScheduled", boolean.class);
       // Initialize now the classes a first lease needs. Class initialization holds a monitor, and
@@ -210,6 +166,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
             Creation.class,
             PooledLease.class,
             IdleQueue.class,
+            Expiry.class,
             Counted.class,
             Bound.class,
             Ticket.class
@@ -227,27 +184,9 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   private final transient Function<? super K, ? extends CompletionStage<? extends R>> asyncFactory;
   private final transient ResourceLifecycle<? super R> lifecycle;
   private final transient long ttlNanos;
-
-  /** An epoch lasts at least this long: a 64th of the TTL, at least 1 ms. */
-  private final transient long epochNanos;
-
-  /** The ticker's reading when the pool was built; time stamps count from it. */
-  private final transient long tickerOrigin;
-
-  /** The unit of time stamps, in nanoseconds: see {@link #stampUnitNanos(long)}. */
-  private final transient long stampUnitNanos;
-
-  /** The number of the expiry task's current epoch. Written by the task only. */
-  private transient volatile long epoch;
-
-  /** The task's own copy of {@link #epoch}. */
-  private transient long epochNumber;
-
-  /** Epoch number (mod the ring) -> the time read just after that epoch was published. */
-  private final transient long[] epochTimes = new long[EPOCH_RING];
   private final transient boolean neverExpires;
   private final transient Ticker ticker;
-  private final transient ScheduledExecutorService scheduler;
+  private final transient PoolScheduler scheduler;
   private final transient Executor executor;
 
   /** Where closes that block ({@link AutoCloseable}) run: the configured executor, or threads. */
@@ -288,22 +227,8 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   /** Invalidated entries (out of the map) still leased: kept for a grace period's forced close. */
   private final transient Set<PoolEntry<K, R>> draining = ConcurrentHashMap.newKeySet();
 
-  // ---- Expiry task state. Written by the task only, which runs one at a time. ----
-  private final transient IdleQueue<K, R> idleQueue = new IdleQueue<>();
-  private final transient Runnable reaperTask = this::runReaper;
-
-  /** True from the moment a run of the expiry task is scheduled until it decides to sleep. */
-  private transient volatile boolean reaperActive;
-
-  /** The queue's head the task looked at last and found not yet due. */
-  private transient PoolEntry<K, R> carried;
-
-  /** When {@link #carried} falls due, from the stamp the task validated. */
-  private transient long carriedDeadline;
-
-  /** Entries leased again while queued, ordered by their real deadline. */
-  private final transient PriorityQueue<Due<K, R>> dueHeap =
-      new PriorityQueue<>((a, b) -> Long.signum(a.deadline - b.deadline));
+  /** The expiry task: idle entries, their stamps and deadlines; eviction's victims. */
+  private final transient Expiry<K, R> expiry;
 
   // ---- Counters ----
   private final transient LongAdder hits = new LongAdder();
@@ -327,9 +252,6 @@ final class KeyedPool<K, R> implements Pool<K, R> {
 
   private transient volatile boolean evictionScheduled;
 
-  /** Held by the expiry task and by evictions, which both consume the idle queue. */
-  private final transient ReentrantLock taskLock = new ReentrantLock();
-
   KeyedPool(PoolConfig<K, R> config) {
     this.config = config;
     this.factory = config.factory();
@@ -337,11 +259,8 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     this.lifecycle = config.lifecycle();
     this.ttlNanos = config.ttlNanos();
     this.neverExpires = ttlNanos == Long.MAX_VALUE;
-    this.epochNanos = Math.max(ttlNanos / EPOCHS_PER_TTL, MIN_REAP_INTERVAL_NANOS);
     this.ticker = config.ticker() == null ? Ticker.systemTicker() : config.ticker();
-    this.tickerOrigin = readOrigin(ticker);
-    this.stampUnitNanos = stampUnitNanos(ttlNanos);
-    this.scheduler = config.scheduler() == null ? DefaultScheduler.get() : config.scheduler();
+    this.scheduler = new PoolScheduler(config.scheduler(), config.name());
     this.executor = config.executor() == null ? ForkJoinPool.commonPool() : config.executor();
     this.closeThreads = config.executor() == null ? new CloseThreads(config.name()) : null;
     this.blockingExecutor = closeThreads != null ? closeThreads : config.executor();
@@ -364,15 +283,33 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         config.listener() == null
             ? null
             : new SafeListener<>(config.listener(), ticker, name, this::describe);
-  }
+    this.expiry =
+        new Expiry<>(
+            ttlNanos,
+            ticker,
+            scheduler,
+            name,
+            new Expiry.Sink<>() {
+              @Override
+              public boolean isClosed() {
+                return closed;
+              }
 
-  private static long readOrigin(Ticker ticker) {
-    try {
-      return ticker.read();
-    } catch (RuntimeException | Error e) {
-      log.error("the ticker failed while a pool was built; idle times count from 0", e);
-      return 0;
-    }
+              @Override
+              public void expired(List<PoolEntry<K, R>> claimed) {
+                closeExpired(claimed);
+              }
+
+              @Override
+              public void evicted(List<PoolEntry<K, R>> claimed) {
+                closeEvicted(claimed);
+              }
+
+              @Override
+              public String describe(Object key) {
+                return KeyedPool.this.describe(key);
+              }
+            });
   }
 
   // =========================================================================================
@@ -828,42 +765,9 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     if (neverExpires && bound == null) {
       return; // nothing to expire, and no bound to evict for: the task need not own it
     }
-    // Handshake BUSY-DROP (see PoolEntry). Races with the expiry task dropping a busy entry: it
-    // clears `queued` and then re-reads the state; we made the entry idle (the add) and then read
-    // `queued`. One of us sees the other.
-    if (entry.queued) {
-      // The warm path. The task owns the entry and will look at it by its current deadline, so
-      // there is no hurry to know the exact time: stamp the task's epoch instead of reading the
-      // clock (which costs more than everything else here). See "Idle stamps" above; handshake
-      // EPOCH-BOUND: this read of `epoch` comes after our add. One opaque store of stamp and
-      // generation together; no fence: the atomic add already ordered us against the task, and
-      // the word publishes nothing else.
-      entry.stampIdle(state, PoolEntry.epochStamp(epoch));
-      if (bound != null && bound.waiting() > 0) {
-        requestEviction(); // a request waits for room, and this instance could make it
-      }
-      return;
-    }
-    int stamp;
-    try {
-      stamp = timeStamp(ticker.read());
-    } catch (RuntimeException | Error e) {
-      // A broken ticker must not lose the entry, nor leave an older stamp standing for this
-      // generation: stamp the epoch instead, a bound that needs no clock (see "Idle stamps").
-      log.error("{}: the ticker failed while key {} went idle", name, describe(entry.key), e);
-      stamp = PoolEntry.epochStamp(epoch);
-    }
-    entry.stampIdle(state, stamp);
-    if (entry.takeForQueue()) {
-      entry.queuedGen = PoolEntry.generation(state);
-      idleQueue.push(entry);
-      // Handshake TASK-SLEEP (see PoolEntry): we pushed, then read `reaperActive`.
-      if (!reaperActive && REAPER_ACTIVE.compareAndSet(this, false, true)) {
-        scheduleReaper(Math.min(ttlNanos, epochNanos)); // the first epoch, see "Idle stamps"
-      }
-    }
+    expiry.idle(entry, state); // stamped, and owned by the expiry task
     if (bound != null && bound.waiting() > 0) {
-      requestEviction(); // after the push: the eviction finds this entry in the queue
+      requestEviction(); // a request waits for room, and this instance could make it
     }
   }
 
@@ -1488,281 +1392,12 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   }
 
   // =========================================================================================
-  // Expiry
+  // Expiry and eviction (see Expiry): what the task claims is counted, told and closed here
   // =========================================================================================
 
-  private void scheduleReaper(long delayNanos) {
-    schedule(reaperTask, delayNanos);
-  }
-
-  /**
-   * Schedules a pool task. If the configured scheduler rejects it (say, the application shut it
-   * down first) or fails otherwise, the task goes to asyncpool's own daemon scheduler instead, so
-   * that instances are still expired and closed; the failure is logged, never thrown at a caller.
-   * Thrown on, it would also leave {@link #reaperActive} set with no run scheduled: no expiry
-   * again.
-   */
+  /** Schedules a pool task; never throws (see {@link PoolScheduler}). */
   private ScheduledFuture<?> schedule(Runnable task, long delayNanos) {
-    try {
-      return scheduler.schedule(task, delayNanos, NANOSECONDS);
-    } catch (RuntimeException e) {
-      log.warn("{}: the scheduler failed to take a task; using asyncpool's own", name, e);
-      return DefaultScheduler.get().schedule(task, delayNanos, NANOSECONDS);
-    }
-  }
-
-  private void runReaper() {
-    taskLock.lock(); // an eviction may be consuming the idle queue: the queue has one consumer
-    try {
-      reap();
-    } catch (Throwable t) {
-      log.error("{}: the expiry task failed; retrying", name, t);
-      scheduleReaper(MIN_REAP_INTERVAL_NANOS);
-    } finally {
-      taskLock.unlock();
-    }
-  }
-
-  /** One run of the expiry task. Only one runs at a time (see {@link #reaperActive}). */
-  private void reap() {
-    for (; ; ) {
-      if (closed) {
-        // Shutdown closes every entry itself; just let go of ours.
-        carried = null;
-        dueHeap.clear();
-        while (idleQueue.poll() != null) {}
-        reaperActive = false;
-        return;
-      }
-      long now = advanceEpoch(ticker.read());
-      List<PoolEntry<K, R>> expired = new ArrayList<>();
-      PoolEntry<K, R> head = carried;
-      carried = null;
-      for (; ; ) {
-        if (head == null && (head = idleQueue.poll()) == null) {
-          break;
-        }
-        if (isWaitingHead(head, now)) {
-          carried = head;
-          break;
-        }
-        visit(head, now, expired, null);
-        head = null;
-        expired = closeIfBatchFull(expired);
-      }
-      Due<K, R> due;
-      while ((due = dueHeap.peek()) != null && now - due.deadline >= 0) {
-        dueHeap.poll();
-        visit(due.entry, now, expired, due);
-        expired = closeIfBatchFull(expired);
-      }
-      if (!expired.isEmpty()) {
-        closeExpired(expired);
-      }
-
-      long next = 0;
-      boolean waiting = false;
-      if (carried != null) {
-        next = carriedDeadline;
-        waiting = true;
-      }
-      if ((due = dueHeap.peek()) != null) {
-        next = waiting && next - due.deadline < 0 ? next : due.deadline;
-        waiting = true;
-      }
-      if (!waiting && !idleQueue.isEmpty()) {
-        // A producer is between its swap and its link: look again shortly.
-        next = now;
-        waiting = true;
-      }
-      if (waiting) {
-        // While it owns entries, the task starts an epoch on time even with nothing due: that
-        // bounds how late an entry released while owned can close (see "Idle stamps").
-        long nextEpoch = epochTimes[(int) (epochNumber & EPOCH_MASK)] + epochNanos;
-        if (nextEpoch - next < 0) {
-          next = nextEpoch;
-        }
-        scheduleReaper(Math.max(next - now, MIN_REAP_INTERVAL_NANOS));
-        return;
-      }
-      // Nothing to watch: sleep. Handshake TASK-SLEEP: races with a producer that pushed after our
-      // last poll and saw us active: we clear the flag, then look at the queue; it pushed, then
-      // read the flag.
-      reaperActive = false;
-      if (idleQueue.isEmpty() || !REAPER_ACTIVE.compareAndSet(this, false, true)) {
-        return;
-      }
-    }
-  }
-
-  /**
-   * A ticker time no earlier than any release that stamped {@code epochStamp}: the time read just
-   * after the next epoch was published (a release that read the epoch came before that
-   * publication). {@link Long#MIN_VALUE} if that epoch is still the current one.
-   */
-  private long releasedBefore(int epochStamp) {
-    // The stamp keeps 31 bits of the epoch number. Read against ours, it is exact for a stamp
-    // less than 2^30 epochs old (12 days of 1 ms epochs; a task on time looks at a stamp within
-    // about 66); an older one reads as newer, so later: late, never early.
-    long behind = PoolEntry.stampDistance(epochNumber, epochStamp);
-    if (behind <= 0) {
-      return Long.MIN_VALUE; // the current epoch, or the one a failed advanceEpoch published
-    }
-    // Older than the ring: the oldest time kept is later than the one we would want. Late, never
-    // early; and only for an entry not looked at for EPOCH_RING epochs, more than a TTL.
-    long next = epochNumber - Math.min(behind - 1, EPOCH_MASK);
-    return epochTimes[(int) (next & EPOCH_MASK)];
-  }
-
-  /**
-   * The time stamp of a release at ticker time {@code time}: the time since the pool's origin in
-   * stamp units, rounded up (never early), mod 2^31.
-   */
-  private int timeStamp(long time) {
-    // Before the origin only if the ticker went back: then the origin, which is later.
-    long sinceOrigin = Math.max(time - tickerOrigin, 0);
-    long units = sinceOrigin / stampUnitNanos;
-    return PoolEntry.timeStamp(units * stampUnitNanos == sinceOrigin ? units : units + 1);
-  }
-
-  /**
-   * The ticker time a time stamp stands for, read at {@code now}: the time {@code now} was at,
-   * in stamp units since the origin, minus how far it is ahead of the stamp. Exact for a stamp
-   * less than 2^30 units old (over 1,000 TTLs, see {@link #stampUnitNanos}); an older one reads as
-   * newer, so later: late, never early.
-   */
-  private long stampTime(int stamp, long now) {
-    long nowUnits = Math.floorDiv(now - tickerOrigin, stampUnitNanos);
-    return tickerOrigin + (nowUnits - PoolEntry.stampDistance(nowUnits, stamp)) * stampUnitNanos;
-  }
-
-  /**
-   * The unit of time stamps: the smallest power of ten nanoseconds of which 2^30 span at least
-   * 1,024 TTLs (or 1,024 s for a shorter TTL), so that a stamp is read exactly unless the task has
-   * not looked at it for a thousand TTLs. A power of ten keeps whole milliseconds exact, and a
-   * stamp is late by less than a unit: under 1/100,000 of the TTL (or of a second).
-   */
-  static long stampUnitNanos(long ttlNanos) {
-    long atLeast = Math.max(ttlNanos, 1_000_000_000L) >> 20;
-    long unit = 1;
-    while (unit < atLeast) {
-      unit *= 10;
-    }
-    return unit;
-  }
-
-  /**
-   * Starts a new epoch if the current one is {@link #epochNanos} old: publishes its number, then
-   * reads the clock, so the time recorded for it is later than every release that saw the
-   * previous number. Returns the time to use for this run.
-   */
-  private long advanceEpoch(long now) {
-    // Handshake EPOCH-BOUND (see PoolEntry): publish the number, then read the clock.
-    if (epochNumber != 0 && now - epochTimes[(int) (epochNumber & EPOCH_MASK)] < epochNanos) {
-      return now;
-    }
-    long number = epochNumber + 1;
-    epoch = number;
-    // If this read throws, epochNumber stays put: the retry publishes the same number again, so
-    // no number is ever in use (by the ring, or by releasedBefore) without a time of its own.
-    now = ticker.read();
-    epochTimes[(int) (number & EPOCH_MASK)] = now;
-    epochNumber = number;
-    return now;
-  }
-
-  /** True if {@code head} is idle, untouched since queued, and not due: nothing behind it is. */
-  private boolean isWaitingHead(PoolEntry<K, R> head, long now) {
-    long state = head.state;
-    if ((state & (REFS | RETIRED)) != 0) {
-      return false;
-    }
-    int generation = PoolEntry.generation(state);
-    long idle = head.idle();
-    if (generation != head.queuedGen || PoolEntry.idleGeneration(idle) != generation) {
-      // Leased and released since queued (its stamp is later than its place), or its release has
-      // yet to store its stamp: let visit() work it out.
-      return false;
-    }
-    int stamp = PoolEntry.idleStamp(idle);
-    if (PoolEntry.isEpochStamp(stamp)) {
-      return false; // its clock read failed: let visit() work out its deadline
-    }
-    long releasedAt = stampTime(stamp, now);
-    if (now - releasedAt >= ttlNanos) {
-      return false;
-    }
-    carriedDeadline = releasedAt + ttlNanos;
-    return true;
-  }
-
-  /**
-   * Looks at an entry the task owns: expires it, drops it, or files it by its real deadline.
-   * {@code filedAs} is the heap record it came from, if any.
-   */
-  private void visit(
-      PoolEntry<K, R> entry, long now, List<PoolEntry<K, R>> expired, Due<K, R> filedAs) {
-    for (; ; ) {
-      long state = entry.state;
-      if ((state & RETIRED) != 0) {
-        return; // closing by another path; keep `queued` set so it is never queued again
-      }
-      if ((state & REFS) != 0) {
-        // Leased: let go of it; its next release queues it again. Handshake BUSY-DROP: races with
-        // that release (see onIdle); if it went idle meanwhile, we take it back.
-        if (!entry.dropUnlessIdle()) {
-          return;
-        }
-        continue;
-      }
-      int generation = PoolEntry.generation(state);
-      long idle = entry.idle();
-      long stamp;
-      // Stamp and generation come from one store (see PoolEntry's idle word): if the generation
-      // is the state's, so is the stamp.
-      if (PoolEntry.idleGeneration(idle) == generation) {
-        int recorded = PoolEntry.idleStamp(idle);
-        if (!PoolEntry.isEpochStamp(recorded)) {
-          stamp = stampTime(recorded, now);
-        } else if ((stamp = releasedBefore(recorded)) == Long.MIN_VALUE) {
-          // Released in the current epoch: its bound is the next epoch's time. Look again then.
-          long nextEpoch = epochTimes[(int) (epochNumber & EPOCH_MASK)] + epochNanos;
-          dueHeap.add(new Due<>(nextEpoch, entry, generation, false, true));
-          return;
-        }
-      } else if (filedAs != null && filedAs.provisional && filedAs.generation == generation) {
-        // Still unstamped (its releaser has yet to store its stamp), but idle in this same
-        // generation since we first looked: count from that look.
-        stamp = filedAs.deadline - ttlNanos;
-      } else {
-        // The releaser has not stamped yet: its stamp will be about now. File it provisionally.
-        dueHeap.add(new Due<>(now + ttlNanos, entry, generation, true, false));
-        return;
-      }
-      if (now - stamp < ttlNanos) {
-        dueHeap.add(new Due<>(stamp + ttlNanos, entry, generation, false, false));
-        return;
-      }
-      // Expire it, but only from the exact state we checked: any retain or release since then
-      // changed the word (the generation moves on every release), and we look again.
-      if (entry.claimIdle(state)) {
-        expired.add(entry);
-        return;
-      }
-    }
-  }
-
-  /**
-   * Hands a full batch of expired entries to the executor, so that when a great many fall due at
-   * once their closes start while the task is still expiring the rest; returns the list to go on
-   * filling.
-   */
-  private List<PoolEntry<K, R>> closeIfBatchFull(List<PoolEntry<K, R>> expired) {
-    if (expired.size() < CLOSE_BATCH) {
-      return expired;
-    }
-    closeExpired(expired);
-    return new ArrayList<>();
+    return scheduler.schedule(task, delayNanos);
   }
 
   private void closeExpired(List<PoolEntry<K, R>> expired) {
@@ -1815,60 +1450,22 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   private void runEviction() {
     // Cleared before the work: a request that comes during it schedules another run.
     evictionScheduled = false;
-    taskLock.lock();
     try {
       evict();
     } catch (Throwable t) {
       log.error("{}: an eviction failed; it is tried again at the next release", name, t);
-    } finally {
-      taskLock.unlock();
     }
   }
 
   /**
-   * Evicts as much weight of the least recently released idle instances as the requests waiting
-   * for room need ({@link Bound#toEvict}), then fails the waiters that may not wait ({@code
-   * acquireTimeout(ZERO)}) if that was not enough. Runs under {@link #taskLock}, as the expiry
-   * task does: it consumes the same idle queue, in the same order.
-   *
-   * <p>The least recently released idle instance is the head of the idle queue when its stamp is
-   * the one it was queued with (see {@link #isWaitingHead}), or the first of the heap when that is
-   * due sooner: entries leased again while queued move to the heap by their real deadline. Each
-   * victim is claimed by the expiry's own CAS from the idle state just read, so a lease that comes
-   * in first keeps the instance (the CAS fails, and the eviction looks further), and a lease that
-   * comes after finds it retired and makes a new one. A leased instance is never claimed.
+   * Evicts for the requests waiting for room ({@link Expiry#evict}), then fails the waiters that
+   * may not wait ({@code acquireTimeout(ZERO)}) if that was not enough.
    */
   private void evict() {
     if (closed) {
       return;
     }
-    long need = bound.toEvict();
-    if (need > 0) {
-      long now = advanceEpoch(ticker.read());
-      List<PoolEntry<K, R>> victims = new ArrayList<>();
-      List<PoolEntry<K, R>> expired = new ArrayList<>();
-      ArrayDeque<Due<K, R>> recent = new ArrayDeque<>();
-      while (need > 0) {
-        int expiredBefore = expired.size();
-        PoolEntry<K, R> victim = claimLeastRecentlyReleased(now, expired, recent);
-        // Entries found due on the way expire as usual; they make room as well.
-        for (int i = expiredBefore; i < expired.size(); i++) {
-          need -= makesRoom(expired.get(i));
-        }
-        if (victim == null) {
-          break;
-        }
-        need -= makesRoom(victim);
-        victims.add(victim);
-      }
-      dueHeap.addAll(recent); // the recently released ones not needed: filed back as they were
-      if (!expired.isEmpty()) {
-        closeExpired(expired);
-      }
-      if (!victims.isEmpty()) {
-        closeEvicted(victims);
-      }
-    }
+    expiry.evict(bound);
     List<Ticket<K, R>> ready = new ArrayList<>();
     int waiting = bound.waiting();
     for (Ticket<K, R> ticket : bound.withdrawImpatient(ready)) {
@@ -1880,81 +1477,11 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     startGranted(ready);
   }
 
-  /** Counts a claimed entry as room under way; returns its weight. */
-  private long makesRoom(PoolEntry<K, R> entry) {
-    Counted<K, R> counted = (Counted<K, R>) entry;
-    counted.makesRoom = true;
-    bound.evicting(counted.weight);
-    return counted.weight;
-  }
-
-  /**
-   * Claims the least recently released idle entry the task owns, or returns null if it owns no
-   * idle entry. Entries it passes on the way are filed as the expiry task files them ({@link
-   * #visit}); those already due are claimed into {@code expired}. Heap records that only say when
-   * to look again at an entry released in the current epoch are set aside in {@code recent}:
-   * those entries were released last, so they are taken only when nothing older is left.
-   */
-  private PoolEntry<K, R> claimLeastRecentlyReleased(
-      long now, List<PoolEntry<K, R>> expired, ArrayDeque<Due<K, R>> recent) {
-    for (; ; ) {
-      PoolEntry<K, R> head = carried;
-      if (head == null && (head = idleQueue.poll()) != null) {
-        if (!isWaitingHead(head, now)) {
-          visit(head, now, expired, null); // due (expired), busy (dropped), or into the heap
-          continue;
-        }
-        carried = head; // carriedDeadline set by isWaitingHead
-      }
-      Due<K, R> due = dueHeap.peek();
-      if (due != null && due.relook) {
-        recent.add(dueHeap.poll());
-        continue;
-      }
-      if (head == null && due == null) {
-        if ((due = recent.poll()) == null) {
-          return null;
-        }
-        dueHeap.add(due); // taken from the heap below, as any other record
-      }
-      if (due == null || (head != null && carriedDeadline - due.deadline <= 0)) {
-        carried = null;
-        long state = head.state;
-        // Idle, and released last in the generation it was queued in: still the oldest.
-        if (PoolEntry.generation(state) == head.queuedGen && head.claimIdle(state)) {
-          return head;
-        }
-        visit(head, now, expired, null); // leased or released since: file it anew
-        continue;
-      }
-      dueHeap.poll();
-      PoolEntry<K, R> entry = due.entry;
-      long state = entry.state;
-      if (PoolEntry.generation(state) == due.generation && entry.claimIdle(state)) {
-        return entry;
-      }
-      visit(entry, now, expired, null);
-    }
-  }
-
   private void closeEvicted(List<PoolEntry<K, R>> evicted) {
     evictions.add(evicted.size());
     closeRetired(evicted, true);
   }
 
-
-  /**
-   * An entry in the heap, with the deadline it was filed under (the entry's stamp may move), the
-   * generation it was idle in, whether the deadline was guessed for a missing stamp, and whether it
-   * is only the time to look again at an entry released in the current epoch (so released
-   * recently: an eviction takes it last).
-   */
-  private record Due<K, R>(
-      long deadline,
-      PoolEntry<K, R> entry,
-      int generation,
-      boolean provisional,
-      boolean relook) {}
 
   // =========================================================================================
   // Shutdown, stats, serialization

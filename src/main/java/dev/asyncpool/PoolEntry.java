@@ -51,12 +51,13 @@ import java.util.concurrent.Future;
  *   <li>BUSY-DROP: a release makes the entry idle (its add to {@code state}), then reads {@code
  *       queued}; the task letting go of the entry it found leased writes {@code queued = false},
  *       then reads {@code state} again. The release queues the entry itself, or the task takes it
- *       back; missed, the entry would be idle, owned by nobody, and never expire. ({@code onIdle},
- *       {@code visit}; LincheckRaceTest's lastReleaseRacingTheTaskDroppingTheBusyEntry.)
+ *       back; missed, the entry would be idle, owned by nobody, and never expire. ({@code
+ *       Expiry.idle}, {@link #dropUnlessIdle}; LincheckRaceTest's
+ *       lastReleaseRacingTheTaskDroppingTheBusyEntry.)
  *   <li>TASK-SLEEP: a release pushes the entry (the swap of the queue's tail), then reads {@code
  *       reaperActive}; the task about to sleep writes {@code reaperActive = false}, then reads the
  *       tail. The release schedules the task, or the task sees the entry and runs on. ({@code
- *       onIdle}, {@code reap}.)
+ *       Expiry.idle}, {@code Expiry.reap}.)
  *   <li>SHUTDOWN-SCAN: a release makes the entry idle, then reads {@code closed}; shutdown sets
  *       {@code closed}, then retires every entry in the map. The release closes the entry, or
  *       shutdown finds it idle and claims it. A new entry is installed, then {@code begin} reads
@@ -92,7 +93,7 @@ import java.util.concurrent.Future;
  *   <li>EPOCH-BOUND, an order rather than a meeting: a warm release makes the entry idle, then
  *       reads {@code epoch}; the task publishes epoch e + 1, then reads the clock. A release that
  *       read e came before e + 1 was published, so before the time kept for it: that time bounds
- *       the release, late and never early. ({@code onIdle}, {@code advanceEpoch}.)
+ *       the release, late and never early. ({@code Expiry.idle}, {@code Expiry.advanceEpoch}.)
  * </ul>
  */
 class PoolEntry<K, R> {
@@ -117,7 +118,7 @@ class PoolEntry<K, R> {
   //            idle: the same bits, in the same place
   // bit  31    EPOCH: bits 0-30 hold the expiry task's epoch number, mod 2^31
   // bits 0-30  otherwise, the time of that release in the pool's stamp units since its origin,
-  //            mod 2^31 (see KeyedPool's "Idle stamps")
+  //            mod 2^31 (see Expiry's "Idle stamps")
   //
   // One release writes the whole word in one store, so a stamp always travels with the
   // generation it was taken for. The two used to be two fields, written one after the other:

@@ -1,0 +1,608 @@
+package dev.asyncpool;
+
+import static dev.asyncpool.PoolEntry.REFS;
+import static dev.asyncpool.PoolEntry.RETIRED;
+
+import dev.asyncpool.PoolEntry.Counted;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.PriorityQueue;
+import java.util.concurrent.locks.ReentrantLock;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A pool's expiry task: it owns the entries that went idle (the idle queue, its carried head and
+ * a small heap), closes them a TTL after their last release, and, in a bounded pool, claims the
+ * least recently released of them when a request needs room. {@link KeyedPool} drives it: a
+ * release that makes an entry idle calls {@link #idle}, and a request waiting for room calls
+ * {@link #evict}; what it claims goes back to the pool through its {@link Sink}, which closes it.
+ * It never closes anything itself, and it touches an entry's state word only through {@link
+ * PoolEntry}'s transitions.
+ *
+ * <p>Thread-safety: {@link #idle} is called by any releasing thread, lock-free; everything else
+ * runs under {@link #taskLock}, one run at a time (the task, or an eviction), so the task's own
+ * fields are plain.
+ *
+ * <h2>Expiry</h2>
+ *
+ * The release that makes an entry idle, if the expiry task does not already own it, stamps it with
+ * the time (one clock read), pushes it onto an intrusive MPSC queue and wakes the task if it
+ * sleeps. With one TTL for all keys, entries become due in the order they went idle, so the task
+ * only ever looks at the head: it stops at the first idle entry not yet due and sleeps until then.
+ * (Queue order is stamp order unless a releasing thread stalls between its clock read and its
+ * push: its entry then waits behind later stamps, late by up to that stall, never early. The TTL's
+ * Javadoc says so; {@code StalledReleaseTest}.) An entry that was
+ * leased again while queued is either busy (dropped; its next release queues it again) or idle
+ * with a later stamp (moved to a small heap ordered by its real deadline). So the task's work
+ * grows with the number of entries that go idle, not with the number of leases, and a lease of an
+ * entry the task already owns touches neither the queue nor the scheduler.
+ *
+ * <p>The idle stamp is written after the release that made the entry idle, so the task may see an
+ * idle entry whose stamp is stale. The release generation settles it: each release that leaves
+ * the entry idle writes its generation and its stamp together, in one store (PoolEntry's idle
+ * word); the stamp is trusted only if that generation is the one in the state word, and the CAS
+ * that retires the entry expects that same state, so an expiry can never act on a stamp older
+ * than the last release.
+ *
+ * <h2>Idle stamps</h2>
+ *
+ * Reading the clock costs more than the rest of a warm lease put together, so a release of an
+ * entry the task already owns does not read it: it stamps the number of the task's current
+ * <em>epoch</em> instead. The task starts an epoch at least every TTL/64 while it owns entries: it
+ * publishes the new number, then reads the clock and keeps that time. A release that read epoch
+ * {@code e} happened before epoch {@code e + 1} was published, so before the time kept for
+ * {@code e + 1}: counting the TTL from that time is never early, and at most one epoch (a 64th of
+ * the TTL, at least 1 ms) plus the task's 1 ms batching late. An entry stamped with the current
+ * epoch is looked at again when the next one starts. A release whose clock read throws stamps the
+ * epoch too. A stamp has 31 bits: an epoch number, or a time since the pool was built (never
+ * negative) in units of a power of ten nanoseconds, rounded up, chosen so that 2^30 of them span
+ * over 1,000 TTLs; both are read against the task's own count, so a stamp is exact unless the
+ * task has not looked at it for that long, and then reads as later, never earlier.
+ *
+ * <h2>Handshakes here</h2>
+ *
+ * TASK-SLEEP (a release pushes, then reads {@link #reaperActive}; the task clears it, then reads
+ * the queue), BUSY-DROP ({@link PoolEntry#dropUnlessIdle}) and EPOCH-BOUND ({@link
+ * #advanceEpoch}); all three are described with the others in {@link PoolEntry}'s note.
+ */
+final class Expiry<K, R> {
+
+  private static final Logger log = LoggerFactory.getLogger(Pool.class);
+
+  /** The expiry task sleeps at least this long between runs, to batch closes that fall due. */
+  static final long MIN_REAP_INTERVAL_NANOS = Duration.ofMillis(1).toNanos();
+
+  /** At most this many expired entries go to the executor in one task. */
+  static final int CLOSE_BATCH = 1024;
+
+  /** Epochs per TTL (see "Idle stamps"): an entry released while owned closes this much late. */
+  static final int EPOCHS_PER_TTL = 64;
+
+  /** Epoch times kept; more than the epochs in a TTL, so a stamp's bound is always found. */
+  private static final int EPOCH_RING = 2 * EPOCHS_PER_TTL;
+
+  private static final int EPOCH_MASK = EPOCH_RING - 1;
+
+  private static final VarHandle REAPER_ACTIVE;
+
+  static {
+    try {
+      REAPER_ACTIVE =
+          MethodHandles.lookup().findVarHandle(Expiry.class, "reaperActive", boolean.class);
+    } catch (ReflectiveOperationException e) {
+      throw new ExceptionInInitializerError(e);
+    }
+  }
+
+  /** Where what the task claims goes, and what it needs to know of its pool. */
+  interface Sink<K, R> {
+    /** Whether the pool is shut down: then shutdown closes every entry, and the task lets go. */
+    boolean isClosed();
+
+    /** Entries the task found due and claimed: the pool counts, tells and closes them. */
+    void expired(List<PoolEntry<K, R>> claimed);
+
+    /** Entries an eviction claimed to make room: the pool counts, tells and closes them. */
+    void evicted(List<PoolEntry<K, R>> claimed);
+
+    /** How the pool shows {@code key} in logs; never throws. */
+    String describe(Object key);
+  }
+
+  private final Sink<K, R> sink;
+  private final PoolScheduler scheduler;
+  private final Ticker ticker;
+  private final String name;
+  private final long ttlNanos;
+
+  /** An epoch lasts at least this long: a 64th of the TTL, at least 1 ms. */
+  private final long epochNanos;
+
+  /** The ticker's reading when the pool was built; time stamps count from it. */
+  private final long tickerOrigin;
+
+  /** The unit of time stamps, in nanoseconds: see {@link #stampUnitNanos(long)}. */
+  private final long stampUnitNanos;
+
+  /** The number of the task's current epoch. Written by the task only; read by releases. */
+  private volatile long epoch;
+
+  // ---- Task state: written under taskLock only, by the task or an eviction ----
+
+  /** The task's own copy of {@link #epoch}. */
+  private long epochNumber;
+
+  /** Epoch number (mod the ring) -> the time read just after that epoch was published. */
+  private final long[] epochTimes = new long[EPOCH_RING];
+
+  private final IdleQueue<K, R> idleQueue = new IdleQueue<>();
+  private final Runnable reaperTask = this::runReaper;
+
+  /** True from the moment a run of the expiry task is scheduled until it decides to sleep. */
+  private volatile boolean reaperActive;
+
+  /** The queue's head the task looked at last and found not yet due. */
+  private PoolEntry<K, R> carried;
+
+  /** When {@link #carried} falls due, from the stamp the task validated. */
+  private long carriedDeadline;
+
+  /** Entries leased again while queued, ordered by their real deadline. */
+  private final PriorityQueue<Due<K, R>> dueHeap =
+      new PriorityQueue<>((a, b) -> Long.signum(a.deadline - b.deadline));
+
+  /** Held by the expiry task and by evictions, which both consume the idle queue. */
+  private final ReentrantLock taskLock = new ReentrantLock();
+
+  Expiry(long ttlNanos, Ticker ticker, PoolScheduler scheduler, String name, Sink<K, R> sink) {
+    this.ttlNanos = ttlNanos;
+    this.ticker = ticker;
+    this.scheduler = scheduler;
+    this.name = name;
+    this.sink = sink;
+    this.epochNanos = Math.max(ttlNanos / EPOCHS_PER_TTL, MIN_REAP_INTERVAL_NANOS);
+    this.tickerOrigin = readOrigin(ticker);
+    this.stampUnitNanos = stampUnitNanos(ttlNanos);
+  }
+
+  private static long readOrigin(Ticker ticker) {
+    try {
+      return ticker.read();
+    } catch (RuntimeException | Error e) {
+      log.error("the ticker failed while a pool was built; idle times count from 0", e);
+      return 0;
+    }
+  }
+
+  /**
+   * A release made {@code entry} idle, leaving {@code state}: stamp it, and make sure the task
+   * owns it. Any thread, lock-free.
+   */
+  void idle(PoolEntry<K, R> entry, long state) {
+    // Handshake BUSY-DROP (see PoolEntry). Races with the expiry task dropping a busy entry: it
+    // clears `queued` and then re-reads the state; we made the entry idle (the add) and then read
+    // `queued`. One of us sees the other.
+    if (entry.queued) {
+      // The warm path. The task owns the entry and will look at it by its current deadline, so
+      // there is no hurry to know the exact time: stamp the task's epoch instead of reading the
+      // clock (which costs more than everything else here). See "Idle stamps" above; handshake
+      // EPOCH-BOUND: this read of `epoch` comes after our add. One opaque store of stamp and
+      // generation together; no fence: the atomic add already ordered us against the task, and
+      // the word publishes nothing else.
+      entry.stampIdle(state, PoolEntry.epochStamp(epoch));
+      return;
+    }
+    idleUnowned(entry, state);
+  }
+
+  /** {@link #idle} of an entry the task does not own: stamped with the time, and queued. */
+  private void idleUnowned(PoolEntry<K, R> entry, long state) {
+    int stamp;
+    try {
+      stamp = timeStamp(ticker.read());
+    } catch (RuntimeException | Error e) {
+      // A broken ticker must not lose the entry, nor leave an older stamp standing for this
+      // generation: stamp the epoch instead, a bound that needs no clock (see "Idle stamps").
+      log.error(
+          "{}: the ticker failed while key {} went idle", name, sink.describe(entry.key), e);
+      stamp = PoolEntry.epochStamp(epoch);
+    }
+    entry.stampIdle(state, stamp);
+    if (entry.takeForQueue()) {
+      entry.queuedGen = PoolEntry.generation(state);
+      idleQueue.push(entry);
+      // Handshake TASK-SLEEP (see PoolEntry): we pushed, then read `reaperActive`.
+      if (!reaperActive && REAPER_ACTIVE.compareAndSet(this, false, true)) {
+        scheduleReaper(Math.min(ttlNanos, epochNanos)); // the first epoch, see "Idle stamps"
+      }
+    }
+  }
+
+  private void scheduleReaper(long delayNanos) {
+    scheduler.schedule(reaperTask, delayNanos);
+  }
+
+  private void runReaper() {
+    taskLock.lock(); // an eviction may be consuming the idle queue: the queue has one consumer
+    try {
+      reap();
+    } catch (Throwable t) {
+      log.error("{}: the expiry task failed; retrying", name, t);
+      scheduleReaper(MIN_REAP_INTERVAL_NANOS);
+    } finally {
+      taskLock.unlock();
+    }
+  }
+
+  /** One run of the expiry task. Only one runs at a time (see {@link #reaperActive}). */
+  private void reap() {
+    for (; ; ) {
+      if (sink.isClosed()) {
+        // Shutdown closes every entry itself; just let go of ours.
+        carried = null;
+        dueHeap.clear();
+        while (idleQueue.poll() != null) {}
+        reaperActive = false;
+        return;
+      }
+      long now = advanceEpoch(ticker.read());
+      List<PoolEntry<K, R>> expired = new ArrayList<>();
+      PoolEntry<K, R> head = carried;
+      carried = null;
+      for (; ; ) {
+        if (head == null && (head = idleQueue.poll()) == null) {
+          break;
+        }
+        if (isWaitingHead(head, now)) {
+          carried = head;
+          break;
+        }
+        visit(head, now, expired, null);
+        head = null;
+        expired = closeIfBatchFull(expired);
+      }
+      Due<K, R> due;
+      while ((due = dueHeap.peek()) != null && now - due.deadline >= 0) {
+        dueHeap.poll();
+        visit(due.entry, now, expired, due);
+        expired = closeIfBatchFull(expired);
+      }
+      if (!expired.isEmpty()) {
+        sink.expired(expired);
+      }
+
+      long next = 0;
+      boolean waiting = false;
+      if (carried != null) {
+        next = carriedDeadline;
+        waiting = true;
+      }
+      if ((due = dueHeap.peek()) != null) {
+        next = waiting && next - due.deadline < 0 ? next : due.deadline;
+        waiting = true;
+      }
+      if (!waiting && !idleQueue.isEmpty()) {
+        // A producer is between its swap and its link: look again shortly.
+        next = now;
+        waiting = true;
+      }
+      if (waiting) {
+        // While it owns entries, the task starts an epoch on time even with nothing due: that
+        // bounds how late an entry released while owned can close (see "Idle stamps").
+        long nextEpoch = epochTimes[(int) (epochNumber & EPOCH_MASK)] + epochNanos;
+        if (nextEpoch - next < 0) {
+          next = nextEpoch;
+        }
+        scheduleReaper(Math.max(next - now, MIN_REAP_INTERVAL_NANOS));
+        return;
+      }
+      // Nothing to watch: sleep. Handshake TASK-SLEEP: races with a producer that pushed after our
+      // last poll and saw us active: we clear the flag, then look at the queue; it pushed, then
+      // read the flag.
+      reaperActive = false;
+      if (idleQueue.isEmpty() || !REAPER_ACTIVE.compareAndSet(this, false, true)) {
+        return;
+      }
+    }
+  }
+
+  /**
+   * A ticker time no earlier than any release that stamped {@code epochStamp}: the time read just
+   * after the next epoch was published (a release that read the epoch came before that
+   * publication). {@link Long#MIN_VALUE} if that epoch is still the current one.
+   */
+  private long releasedBefore(int epochStamp) {
+    // The stamp keeps 31 bits of the epoch number. Read against ours, it is exact for a stamp
+    // less than 2^30 epochs old (12 days of 1 ms epochs; a task on time looks at a stamp within
+    // about 66); an older one reads as newer, so later: late, never early.
+    long behind = PoolEntry.stampDistance(epochNumber, epochStamp);
+    if (behind <= 0) {
+      return Long.MIN_VALUE; // the current epoch, or the one a failed advanceEpoch published
+    }
+    // Older than the ring: the oldest time kept is later than the one we would want. Late, never
+    // early; and only for an entry not looked at for EPOCH_RING epochs, more than a TTL.
+    long next = epochNumber - Math.min(behind - 1, EPOCH_MASK);
+    return epochTimes[(int) (next & EPOCH_MASK)];
+  }
+
+  /**
+   * The time stamp of a release at ticker time {@code time}: the time since the pool's origin in
+   * stamp units, rounded up (never early), mod 2^31.
+   */
+  private int timeStamp(long time) {
+    // Before the origin only if the ticker went back: then the origin, which is later.
+    long sinceOrigin = Math.max(time - tickerOrigin, 0);
+    long units = sinceOrigin / stampUnitNanos;
+    return PoolEntry.timeStamp(units * stampUnitNanos == sinceOrigin ? units : units + 1);
+  }
+
+  /**
+   * The ticker time a time stamp stands for, read at {@code now}: the time {@code now} was at,
+   * in stamp units since the origin, minus how far it is ahead of the stamp. Exact for a stamp
+   * less than 2^30 units old (over 1,000 TTLs, see {@link #stampUnitNanos}); an older one reads as
+   * newer, so later: late, never early.
+   */
+  private long stampTime(int stamp, long now) {
+    long nowUnits = Math.floorDiv(now - tickerOrigin, stampUnitNanos);
+    return tickerOrigin + (nowUnits - PoolEntry.stampDistance(nowUnits, stamp)) * stampUnitNanos;
+  }
+
+  /**
+   * The unit of time stamps: the smallest power of ten nanoseconds of which 2^30 span at least
+   * 1,024 TTLs (or 1,024 s for a shorter TTL), so that a stamp is read exactly unless the task has
+   * not looked at it for a thousand TTLs. A power of ten keeps whole milliseconds exact, and a
+   * stamp is late by less than a unit: under 1/100,000 of the TTL (or of a second).
+   */
+  static long stampUnitNanos(long ttlNanos) {
+    long atLeast = Math.max(ttlNanos, 1_000_000_000L) >> 20;
+    long unit = 1;
+    while (unit < atLeast) {
+      unit *= 10;
+    }
+    return unit;
+  }
+
+  /**
+   * Starts a new epoch if the current one is {@link #epochNanos} old: publishes its number, then
+   * reads the clock, so the time recorded for it is later than every release that saw the
+   * previous number. Returns the time to use for this run.
+   */
+  private long advanceEpoch(long now) {
+    // Handshake EPOCH-BOUND (see PoolEntry): publish the number, then read the clock.
+    if (epochNumber != 0 && now - epochTimes[(int) (epochNumber & EPOCH_MASK)] < epochNanos) {
+      return now;
+    }
+    long number = epochNumber + 1;
+    epoch = number;
+    // If this read throws, epochNumber stays put: the retry publishes the same number again, so
+    // no number is ever in use (by the ring, or by releasedBefore) without a time of its own.
+    now = ticker.read();
+    epochTimes[(int) (number & EPOCH_MASK)] = now;
+    epochNumber = number;
+    return now;
+  }
+
+  /** True if {@code head} is idle, untouched since queued, and not due: nothing behind it is. */
+  private boolean isWaitingHead(PoolEntry<K, R> head, long now) {
+    long state = head.state;
+    if ((state & (REFS | RETIRED)) != 0) {
+      return false;
+    }
+    int generation = PoolEntry.generation(state);
+    long idle = head.idle();
+    if (generation != head.queuedGen || PoolEntry.idleGeneration(idle) != generation) {
+      // Leased and released since queued (its stamp is later than its place), or its release has
+      // yet to store its stamp: let visit() work it out.
+      return false;
+    }
+    int stamp = PoolEntry.idleStamp(idle);
+    if (PoolEntry.isEpochStamp(stamp)) {
+      return false; // its clock read failed: let visit() work out its deadline
+    }
+    long releasedAt = stampTime(stamp, now);
+    if (now - releasedAt >= ttlNanos) {
+      return false;
+    }
+    carriedDeadline = releasedAt + ttlNanos;
+    return true;
+  }
+
+  /**
+   * Looks at an entry the task owns: expires it, drops it, or files it by its real deadline.
+   * {@code filedAs} is the heap record it came from, if any.
+   */
+  private void visit(
+      PoolEntry<K, R> entry, long now, List<PoolEntry<K, R>> expired, Due<K, R> filedAs) {
+    for (; ; ) {
+      long state = entry.state;
+      if ((state & RETIRED) != 0) {
+        return; // closing by another path; keep `queued` set so it is never queued again
+      }
+      if ((state & REFS) != 0) {
+        // Leased: let go of it; its next release queues it again. Handshake BUSY-DROP: races with
+        // that release (see onIdle); if it went idle meanwhile, we take it back.
+        if (!entry.dropUnlessIdle()) {
+          return;
+        }
+        continue;
+      }
+      int generation = PoolEntry.generation(state);
+      long idle = entry.idle();
+      long stamp;
+      // Stamp and generation come from one store (see PoolEntry's idle word): if the generation
+      // is the state's, so is the stamp.
+      if (PoolEntry.idleGeneration(idle) == generation) {
+        int recorded = PoolEntry.idleStamp(idle);
+        if (!PoolEntry.isEpochStamp(recorded)) {
+          stamp = stampTime(recorded, now);
+        } else if ((stamp = releasedBefore(recorded)) == Long.MIN_VALUE) {
+          // Released in the current epoch: its bound is the next epoch's time. Look again then.
+          long nextEpoch = epochTimes[(int) (epochNumber & EPOCH_MASK)] + epochNanos;
+          dueHeap.add(new Due<>(nextEpoch, entry, generation, false, true));
+          return;
+        }
+      } else if (filedAs != null && filedAs.provisional && filedAs.generation == generation) {
+        // Still unstamped (its releaser has yet to store its stamp), but idle in this same
+        // generation since we first looked: count from that look.
+        stamp = filedAs.deadline - ttlNanos;
+      } else {
+        // The releaser has not stamped yet: its stamp will be about now. File it provisionally.
+        dueHeap.add(new Due<>(now + ttlNanos, entry, generation, true, false));
+        return;
+      }
+      if (now - stamp < ttlNanos) {
+        dueHeap.add(new Due<>(stamp + ttlNanos, entry, generation, false, false));
+        return;
+      }
+      // Expire it, but only from the exact state we checked: any retain or release since then
+      // changed the word (the generation moves on every release), and we look again.
+      if (entry.claimIdle(state)) {
+        expired.add(entry);
+        return;
+      }
+    }
+  }
+
+  /**
+   * Hands a full batch of expired entries to the executor, so that when a great many fall due at
+   * once their closes start while the task is still expiring the rest; returns the list to go on
+   * filling.
+   */
+  private List<PoolEntry<K, R>> closeIfBatchFull(List<PoolEntry<K, R>> expired) {
+    if (expired.size() < CLOSE_BATCH) {
+      return expired;
+    }
+    sink.expired(expired);
+    return new ArrayList<>();
+  }
+
+  // ---- Eviction: room for waiting requests, made of the least recently released instances ----
+
+  /**
+   * Evicts as much weight of the least recently released idle instances as the requests waiting
+   * for room need ({@link Bound#toEvict}), and hands them to the sink, which closes them. Runs
+   * under {@link #taskLock}, as the expiry task does: it consumes the same idle queue, in the same
+   * order. Does nothing once the pool is shut down.
+   *
+   * <p>The least recently released idle instance is the head of the idle queue when its stamp is
+   * the one it was queued with (see {@link #isWaitingHead}), or the first of the heap when that is
+   * due sooner: entries leased again while queued move to the heap by their real deadline. Each
+   * victim is claimed by the expiry's own CAS from the idle state just read ({@link
+   * PoolEntry#claimIdle}), so a lease that comes in first keeps the instance (the CAS fails, and
+   * the eviction looks further), and a lease that comes after finds it retired and makes a new
+   * one. A leased instance is never claimed.
+   */
+  void evict(Bound<K, R> bound) {
+    taskLock.lock();
+    try {
+      if (sink.isClosed()) {
+        return;
+      }
+      long need = bound.toEvict();
+      if (need <= 0) {
+        return;
+      }
+      long now = advanceEpoch(ticker.read());
+      List<PoolEntry<K, R>> victims = new ArrayList<>();
+      List<PoolEntry<K, R>> expired = new ArrayList<>();
+      ArrayDeque<Due<K, R>> recent = new ArrayDeque<>();
+      while (need > 0) {
+        int expiredBefore = expired.size();
+        PoolEntry<K, R> victim = claimLeastRecentlyReleased(now, expired, recent);
+        // Entries found due on the way expire as usual; they make room as well.
+        for (int i = expiredBefore; i < expired.size(); i++) {
+          need -= makesRoom(bound, expired.get(i));
+        }
+        if (victim == null) {
+          break;
+        }
+        need -= makesRoom(bound, victim);
+        victims.add(victim);
+      }
+      dueHeap.addAll(recent); // the recently released ones not needed: filed back as they were
+      if (!expired.isEmpty()) {
+        sink.expired(expired);
+      }
+      if (!victims.isEmpty()) {
+        sink.evicted(victims);
+      }
+    } finally {
+      taskLock.unlock();
+    }
+  }
+
+  /** Counts a claimed entry as room under way; returns its weight. */
+  private static <K, R> long makesRoom(Bound<K, R> bound, PoolEntry<K, R> entry) {
+    Counted<K, R> counted = (Counted<K, R>) entry;
+    counted.makesRoom = true;
+    bound.evicting(counted.weight);
+    return counted.weight;
+  }
+
+  /**
+   * Claims the least recently released idle entry the task owns, or returns null if it owns no
+   * idle entry. Entries it passes on the way are filed as the expiry task files them ({@link
+   * #visit}); those already due are claimed into {@code expired}. Heap records that only say when
+   * to look again at an entry released in the current epoch are set aside in {@code recent}:
+   * those entries were released last, so they are taken only when nothing older is left.
+   */
+  private PoolEntry<K, R> claimLeastRecentlyReleased(
+      long now, List<PoolEntry<K, R>> expired, ArrayDeque<Due<K, R>> recent) {
+    for (; ; ) {
+      PoolEntry<K, R> head = carried;
+      if (head == null && (head = idleQueue.poll()) != null) {
+        if (!isWaitingHead(head, now)) {
+          visit(head, now, expired, null); // due (expired), busy (dropped), or into the heap
+          continue;
+        }
+        carried = head; // carriedDeadline set by isWaitingHead
+      }
+      Due<K, R> due = dueHeap.peek();
+      if (due != null && due.relook) {
+        recent.add(dueHeap.poll());
+        continue;
+      }
+      if (head == null && due == null) {
+        if ((due = recent.poll()) == null) {
+          return null;
+        }
+        dueHeap.add(due); // taken from the heap below, as any other record
+      }
+      if (due == null || (head != null && carriedDeadline - due.deadline <= 0)) {
+        carried = null;
+        long state = head.state;
+        // Idle, and released last in the generation it was queued in: still the oldest.
+        if (PoolEntry.generation(state) == head.queuedGen && head.claimIdle(state)) {
+          return head;
+        }
+        visit(head, now, expired, null); // leased or released since: file it anew
+        continue;
+      }
+      dueHeap.poll();
+      PoolEntry<K, R> entry = due.entry;
+      long state = entry.state;
+      if (PoolEntry.generation(state) == due.generation && entry.claimIdle(state)) {
+        return entry;
+      }
+      visit(entry, now, expired, null);
+    }
+  }
+
+  /**
+   * An entry in the heap, with the deadline it was filed under (the entry's stamp may move), the
+   * generation it was idle in, whether the deadline was guessed for a missing stamp, and whether it
+   * is only the time to look again at an entry released in the current epoch (so released
+   * recently: an eviction takes it last).
+   */
+  private record Due<K, R>(
+      long deadline,
+      PoolEntry<K, R> entry,
+      int generation,
+      boolean provisional,
+      boolean relook) {}
+}
