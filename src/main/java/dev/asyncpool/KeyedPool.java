@@ -1,5 +1,6 @@
 package dev.asyncpool;
 
+import static dev.asyncpool.Futures.unwrap;
 import static dev.asyncpool.PoolEntry.REFS;
 import static dev.asyncpool.PoolEntry.RETIRED;
 import static java.util.concurrent.TimeUnit.NANOSECONDS;
@@ -15,13 +16,11 @@ import java.io.Serializable;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.time.Duration;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Objects;
-import java.util.PriorityQueue;
 import java.util.Set;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
@@ -32,12 +31,10 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.RejectedExecutionException;
-import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
-import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Function;
 import java.util.function.ToLongFunction;
 import org.slf4j.Logger;
@@ -96,6 +93,20 @@ import org.slf4j.LoggerFactory;
  * Expiry#evict}). What it claims comes back here ({@link Expiry.Sink}) to be counted, told to the
  * listener and closed. Its note explains the idle queue, the epochs and the idle stamps.
  *
+ * <h3>Closing</h3>
+ *
+ * Whoever claims an entry hands its instance to {@link Closing}, which closes it once on the
+ * executor (blocking closes on the pool's own few threads), times the close out, and names the
+ * closes still stuck when shutdown ends. It tells this class when the entry is gone ({@link
+ * #finish}), which gives back its room under the bound and counts it out of {@code live}.
+ *
+ * <h3>Where things are</h3>
+ *
+ * This class keeps the map, the lease paths, creation (single flight, deadlines, the bound's
+ * tickets) and shutdown. {@link PoolEntry} holds every transition of the state word; {@link
+ * Expiry} the expiry task and eviction's claims; {@link Closing} the closes; {@link Bound} the
+ * counts of room and creation slots; {@link PoolScheduler} the scheduler's fallback.
+ *
  * <h3>Shared fields and handshakes</h3>
  *
  * {@link PoolEntry} says in one place who writes each field of an entry, with which access mode,
@@ -140,15 +151,6 @@ final class KeyedPool<K, R> implements Pool<K, R> {
 
   private static final Logger log = LoggerFactory.getLogger(Pool.class);
 
-  /** A close's outcome, settled once by its completion or its timeout; see closeNow. */
-  private static final int CLOSE_PENDING = 0;
-
-  private static final int CLOSE_DONE = 1;
-  private static final int CLOSE_TIMED_OUT = 2;
-
-  /** Timed out, then completed after all. */
-  private static final int CLOSE_LATE = 3;
-
   private static final VarHandle CLOSED;
   private static final VarHandle EVICTION_SCHEDULED;
 
@@ -189,15 +191,9 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   private final transient PoolScheduler scheduler;
   private final transient Executor executor;
 
-  /** Where closes that block ({@link AutoCloseable}) run: the configured executor, or threads. */
-  private final transient Executor blockingExecutor;
-
-  /** The pool's own close threads when no executor was set (else null); ended at termination. */
-  private final transient CloseThreads closeThreads;
   private final transient boolean recordStats;
   private final transient boolean leakDetection;
   private final transient long openTimeoutNanos;
-  private final transient long closeTimeoutNanos;
   private final transient String name;
 
   /** Shows keys in logs and messages; null for {@link String#valueOf}. See {@link #describe}. */
@@ -205,9 +201,6 @@ final class KeyedPool<K, R> implements Pool<K, R> {
 
   /** The user's listener, made safe; null when none was set. Used on slow paths only. */
   private final transient SafeListener<K, R> listener;
-
-  /** Entries whose close timed out and has not completed since; named if shutdown ends first. */
-  private final transient Set<PoolEntry<K, R>> stuckCloses = ConcurrentHashMap.newKeySet();
 
   /** Set once by shutdown; read by every lease request. */
   private transient volatile boolean closed;
@@ -227,6 +220,9 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   /** Invalidated entries (out of the map) still leased: kept for a grace period's forced close. */
   private final transient Set<PoolEntry<K, R>> draining = ConcurrentHashMap.newKeySet();
 
+  /** Closes instances: on which threads, with which timeout; names the stuck ones. */
+  private final transient Closing<K, R> closing;
+
   /** The expiry task: idle entries, their stamps and deadlines; eviction's victims. */
   private final transient Expiry<K, R> expiry;
 
@@ -237,8 +233,6 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   private final transient LongAdder creationFailures = new LongAdder();
   private final transient LongAdder expirations = new LongAdder();
   private final transient LongAdder invalidations = new LongAdder();
-  private final transient LongAdder closes = new LongAdder();
-  private final transient LongAdder closeFailures = new LongAdder();
   private final transient LongAdder leaks = new LongAdder();
   private final transient LongAdder evictions = new LongAdder();
 
@@ -262,12 +256,9 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     this.ticker = config.ticker() == null ? Ticker.systemTicker() : config.ticker();
     this.scheduler = new PoolScheduler(config.scheduler(), config.name());
     this.executor = config.executor() == null ? ForkJoinPool.commonPool() : config.executor();
-    this.closeThreads = config.executor() == null ? new CloseThreads(config.name()) : null;
-    this.blockingExecutor = closeThreads != null ? closeThreads : config.executor();
     this.recordStats = config.recordStats();
     this.leakDetection = config.leakDetection();
     this.openTimeoutNanos = PoolConfig.saturatedNanos(config.openTimeout());
-    this.closeTimeoutNanos = PoolConfig.saturatedNanos(config.closeTimeout());
     this.name = config.name();
     @SuppressWarnings("unchecked")
     Function<Object, ? extends CharSequence> formatter =
@@ -283,6 +274,8 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         config.listener() == null
             ? null
             : new SafeListener<>(config.listener(), ticker, name, this::describe);
+    this.closing =
+        new Closing<>(config, executor, scheduler, listener, this::describe, this::finish);
     this.expiry =
         new Expiry<>(
             ttlNanos,
@@ -1215,110 +1208,9 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     }
   }
 
-  /** Closes the instance on the executor, never on the caller's thread unless it rejects. */
+  /** Closes the instance on the executor (see {@link Closing#closeLater}). */
   private void closeLater(PoolEntry<K, R> entry, R instance) {
-    try {
-      executor.execute(() -> closeNow(entry, instance));
-    } catch (RuntimeException e) {
-      log.warn("{}: executor rejected the close of key {}; closing inline", name, describe(entry.key), e);
-      closeNow(entry, instance);
-    }
-  }
-
-  private void closeNow(PoolEntry<K, R> entry, R instance) {
-    long closeStart = listener != null ? listener.start() : 0L;
-    CompletionStage<?> stage;
-    try {
-      stage = lifecycle.close(instance, blockingExecutor);
-    } catch (Throwable t) {
-      closeFailed(entry, instance, t, closeStart);
-      return;
-    }
-    if (stage == null) {
-      closeFailed(
-          entry,
-          instance,
-          new NullPointerException("closeAsync returned null for key " + describe(entry.key)),
-          closeStart);
-      return;
-    }
-    if (isDone(stage)) {
-      closeCompleted(entry, instance, failureOf(stage), closeStart);
-      return;
-    }
-    AtomicInteger outcome = new AtomicInteger(CLOSE_PENDING);
-    ScheduledFuture<?> timeout =
-        schedule(
-            () -> {
-              // Races with the completion: whichever moves the outcome first counts the close.
-              if (outcome.compareAndSet(CLOSE_PENDING, CLOSE_TIMED_OUT)) {
-                // Listed only now, once the timeout won: a close that completed in time must
-                // never be named by a shutdown (terminate() may run on the completing thread
-                // while we are here). Handshake STUCK-CLOSE: a completion since our CAS
-                // marks the close late, then unlists it; we list it, then look for that mark.
-                stuckCloses.add(entry);
-                if (outcome.get() == CLOSE_LATE) {
-                  stuckCloses.remove(entry);
-                }
-                closeTimedOut(entry, instance, closeStart);
-              }
-            },
-            closeTimeoutNanos);
-    stage.whenComplete(
-        (ignored, failure) -> {
-          timeout.cancel(false);
-          if (outcome.compareAndSet(CLOSE_PENDING, CLOSE_DONE)) {
-            closeCompleted(entry, instance, failure, closeStart);
-          } else if (outcome.compareAndSet(CLOSE_TIMED_OUT, CLOSE_LATE)) {
-            stuckCloses.remove(entry); // handshake STUCK-CLOSE, see above
-            log.info("{}: the close of key {} completed after its timeout", name, describe(entry.key));
-          }
-        });
-  }
-
-  private void closeCompleted(
-      PoolEntry<K, R> entry, R instance, Throwable failure, long closeStart) {
-    if (failure != null) {
-      closeFailed(entry, instance, unwrap(failure), closeStart);
-    } else {
-      closes.increment();
-      if (listener != null) {
-        listener.closed(entry.key, instance, closeStart); // event: before shutdown may complete
-      }
-      finish(entry);
-    }
-  }
-
-  private void closeTimedOut(PoolEntry<K, R> entry, R instance, long closeStart) {
-    closeFailures.increment();
-    log.warn(
-        "{}: the close of key {} did not complete within {}; moving on",
-        name,
-        describe(entry.key),
-        config.closeTimeout());
-    if (listener != null) {
-      listener.closeFailed(
-          entry.key,
-          instance,
-          new TimeoutException(
-              name
-                  + ": the close of key "
-                  + describe(entry.key)
-                  + " did not complete within "
-                  + config.closeTimeout()),
-          closeStart); // event: close timed out
-    }
-    finish(entry);
-  }
-
-  private void closeFailed(
-      PoolEntry<K, R> entry, R instance, Throwable failure, long closeStart) {
-    closeFailures.increment();
-    log.warn("{}: closing the instance for key {} failed", name, describe(entry.key), failure);
-    if (listener != null) {
-      listener.closeFailed(entry.key, instance, failure, closeStart); // event: close failed
-    }
-    finish(entry);
+    closing.closeLater(entry, instance);
   }
 
   /** The entry is gone for good: closed, or its creation failed with nothing to close. */
@@ -1333,26 +1225,9 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     }
   }
 
-  /** Every entry finished: complete the shutdown, failing it if some close is still stuck. */
+  /** Every entry finished: complete the shutdown (see {@link Closing#terminate}). */
   private void terminate() {
-    List<String> stuckKeys = new ArrayList<>();
-    for (PoolEntry<K, R> entry : stuckCloses) {
-      stuckKeys.add(describe(entry.key));
-    }
-    if (closeThreads != null) {
-      closeThreads.shutdown(); // the running close (maybe this thread's) finishes first
-    }
-    if (stuckKeys.isEmpty()) {
-      terminated.complete(null);
-    } else {
-      terminated.completeExceptionally(
-          new TimeoutException(
-              name
-                  + ": closes still pending after "
-                  + config.closeTimeout()
-                  + " for keys "
-                  + stuckKeys));
-    }
+    closing.terminate(terminated);
   }
 
   @Override
@@ -1426,7 +1301,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
                 listener.expired(entry.key, instance);
               }
             }
-            closeNow(entry, instance);
+            closing.closeNow(entry, instance);
           }
         };
     try {
@@ -1620,8 +1495,8 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         creationFailures.sum(),
         expirations.sum(),
         invalidations.sum(),
-        closes.sum(),
-        closeFailures.sum(),
+        closing.closes(),
+        closing.closeFailures(),
         live.get(),
         idle,
         leaks.sum(),
@@ -1802,28 +1677,6 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     } catch (RejectedExecutionException e) {
       failCreation(entry, creation, null, e);
     }
-  }
-
-  private static boolean isDone(CompletionStage<?> stage) {
-    return stage instanceof CompletableFuture<?> future && future.isDone();
-  }
-
-  /** The failure of a completed, failed future. */
-  private static Throwable failureOf(CompletionStage<?> stage) {
-    try {
-      stage.toCompletableFuture().join();
-      return null;
-    } catch (CompletionException | CancellationException e) {
-      return e instanceof CompletionException && e.getCause() != null ? e.getCause() : e;
-    }
-  }
-
-  private static Throwable unwrap(Throwable failure) {
-    while ((failure instanceof CompletionException || failure instanceof ExecutionException)
-        && failure.getCause() != null) {
-      failure = failure.getCause();
-    }
-    return failure;
   }
 
   /** The exception a blocking call throws for {@code failure}: itself if unchecked, else wrapped. */
