@@ -235,6 +235,12 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   private final transient LongAdder invalidations = new LongAdder();
   private final transient LongAdder leaks = new LongAdder();
   private final transient LongAdder evictions = new LongAdder();
+  private final transient LongAdder refreshes = new LongAdder();
+  private final transient LongAdder refreshFailures = new LongAdder();
+
+  /** Refreshes under way, by key: one at a time per key, whoever asks (see {@link #refresh}). */
+  private final transient ConcurrentHashMap<K, CompletableFuture<Void>> refreshing =
+      new ConcurrentHashMap<>();
 
   // ---- The bound (see Bound); all null or unused in an unbounded pool ----
   private final transient Bound<K, R> bound;
@@ -1230,6 +1236,158 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     closing.terminate(terminated);
   }
 
+  // =========================================================================================
+  // Refresh: a new instance replaces the open one, with no gap for its lessees
+  // =========================================================================================
+
+  @Override
+  public CompletableFuture<Void> refresh(K key) {
+    requireKey(key);
+    if (closed) {
+      return CompletableFuture.failedFuture(closedException());
+    }
+    CompletableFuture<Void> mine = new CompletableFuture<>();
+    CompletableFuture<Void> running = refreshing.putIfAbsent(key, mine);
+    if (running != null) {
+      return running.copy(); // single flight: a refresh of this key is under way already
+    }
+    mine.whenComplete((ignored, failure) -> refreshing.remove(key, mine));
+    try {
+      startRefresh(key, mine);
+    } catch (Throwable t) {
+      mine.completeExceptionally(t); // the weigher threw, or the pool rejected the request
+    }
+    return mine.copy(); // a caller that cancels its copy stops nobody else's
+  }
+
+  /**
+   * Creates the replacement for the open instance of {@code key} beside it, out of the map: the
+   * old one serves every request meanwhile. With no open instance (none, retired, or a creation
+   * under way) it is a request's way instead: it joins the creation or starts one, a warm-up.
+   */
+  private void startRefresh(K key, CompletableFuture<Void> done) {
+    PoolEntry<K, R> old = map.get(key);
+    if (old == null || PoolEntry.isRetired(old.state) || old.value instanceof Creation) {
+      acquire(key)
+          .whenComplete(
+              (lease, failure) -> {
+                if (failure != null) {
+                  done.completeExceptionally(unwrap(failure));
+                } else {
+                  lease.close();
+                  done.complete(null);
+                }
+              });
+      return;
+    }
+    // The replacement counts as an instance of its own from its creation's start: in a bounded
+    // pool it takes room (and may wait for it) like any cold key, and holds the creator's share
+    // until it is swapped in.
+    PoolEntry<K, R> fresh =
+        bound == null ? PoolEntry.creating(key, creationStart()) : newCounted(key);
+    live.incrementAndGet(); // counted before anything can end it; see retainOrCreate
+    Creation<R> creation = creationOf(fresh.value);
+    creation.future.whenComplete(
+        (instance, failure) -> {
+          if (failure != null) {
+            refreshFailed(old, unwrap(failure), done);
+          } else {
+            swapIn(old, fresh, done);
+          }
+        });
+    if (!begin(fresh, creation)) {
+      return; // shut down meanwhile: begin() aborted it, and the future above fails
+    }
+    armDeadline(fresh, creation); // a refresh waits at most its open timeout
+    if (bound != null) {
+      admit((Counted<K, R>) fresh, creation, false);
+    } else {
+      startCreation(fresh, creation, false);
+    }
+  }
+
+  /**
+   * The replacement is open: it takes the old instance's place in the map, and the old one is
+   * retired, to close now if idle, else at its last release. A lease taken before the swap keeps
+   * the old instance; a lease after it gets the new one.
+   *
+   * <p>Races, each argued where it is settled:
+   *
+   * <ul>
+   *   <li>with {@code invalidate}, expiry or eviction of the old instance: they retire (or claim)
+   *       it and take it out of the map; the swap's {@code replace} fails once it is out, and the
+   *       replacement then takes the empty place, or, if a request has created another instance
+   *       meanwhile, is closed unused. Either way the old instance is closed once, by its own
+   *       path or by ours ({@link PoolEntry#retire} says which).
+   *   <li>with shutdown: LISTED-BEFORE-RETIRED, as in invalidate (the old instance leaves the map
+   *       here, so it is listed in {@code draining} first for a grace period's end to find), and
+   *       SHUTDOWN-SCAN (installed, then {@code closed} read: a scan that missed the new instance
+   *       is made up for here).
+   * </ul>
+   */
+  private void swapIn(PoolEntry<K, R> old, PoolEntry<K, R> fresh, CompletableFuture<Void> done) {
+    K key = fresh.key;
+    R previous = instanceOf(old);
+    R instance = instanceOf(fresh);
+    // Handshake LISTED-BEFORE-RETIRED: listed before it can leave the map.
+    draining.add(old);
+    boolean replaced;
+    try {
+      replaced = map.replace(key, old, fresh) || map.putIfAbsent(key, fresh) == null;
+    } catch (Throwable t) {
+      replaced = false; // the key's equals or hashCode threw: the replacement is closed unused
+      log.warn("{}: swapping in the new instance of key {} failed", name, describe(key), t);
+    }
+    int retired = replaced ? old.retire() : -1;
+    if (old.isClaimed()) {
+      draining.remove(old); // handshake DRAIN-CLAIM: closing by one path or another already
+    }
+    if (retired > 0) {
+      closeLater(old, previous); // idle: closed now; out of the map already
+    }
+    if (!replaced) {
+      // Another instance took the key's place since the old one went: ours is not needed. We
+      // hold its only share (it was never in the map), so this release closes it.
+      fresh.retire();
+      release(fresh);
+      done.complete(null);
+      return;
+    }
+    // Handshake SHUTDOWN-SCAN: installed, then this read of `closed`.
+    if (closed) {
+      draining.add(fresh);
+      fresh.retire();
+      if (fresh.isClaimed()) {
+        draining.remove(fresh);
+      }
+    }
+    refreshes.increment();
+    if (listener != null) {
+      listener.refreshed(key, previous, instance); // event: before the old instance's close
+    }
+    release(fresh); // the creator's share: the new instance is idle (or leased) from here on
+    done.complete(null);
+  }
+
+  /** The replacement failed: the old instance stays in service. */
+  private void refreshFailed(PoolEntry<K, R> old, Throwable failure, CompletableFuture<Void> done) {
+    refreshFailures.increment();
+    if (closed) {
+      // Shut down meanwhile: the replacement was ended with the rest; nothing went wrong.
+      log.debug("{}: the refresh of key {} ended with the pool", name, describe(old.key));
+    } else {
+      log.warn(
+          "{}: refreshing key {} failed; its current instance stays in service",
+          name,
+          describe(old.key),
+          failure);
+    }
+    if (listener != null) {
+      listener.refreshFailed(old.key, instanceOf(old), failure);
+    }
+    done.completeExceptionally(failure);
+  }
+
   @Override
   public boolean invalidate(K key) {
     PoolEntry<K, R> entry = map.get(requireKey(key));
@@ -1502,7 +1660,9 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         leaks.sum(),
         evictions.sum(),
         bound == null ? 0 : bound.waiting(),
-        bound == null ? 0 : bound.weightInUse());
+        bound == null ? 0 : bound.weightInUse(),
+        refreshes.sum(),
+        refreshFailures.sum());
   }
 
   /** Whether shutdown began; {@link SharedPools} replaces such a pool for later copies. */

@@ -211,6 +211,30 @@ public interface Pool<K, R> extends AutoCloseable, Serializable {
       K key, Function<? super R, ? extends CompletionStage<T>> action);
 
   /**
+   * Replaces the instance for {@code key} with a new one, with no gap: the new instance is created
+   * and opened beside the current one, which serves every request meanwhile; once it is open, new
+   * leases get it, and the old one is closed at its last release (at once if it has none). Use it
+   * when what an instance was built from changed: a rotated password, a new configuration.
+   *
+   * <p>With no open instance for the key it creates one, as a request would (a warm-up); with a
+   * creation under way it waits for that creation instead of starting another. One refresh of a
+   * key runs at a time: a call while one is under way returns (a copy of) its future. In a
+   * bounded pool the new instance needs room of its own while both exist, and waits for it as a
+   * cold key does.
+   *
+   * <p>If the new instance cannot be created or opened, the old one stays in service, the failure
+   * is logged and told to {@link PoolListener#onRefreshFailed}, and the future fails with it.
+   * Thread-safe.
+   *
+   * @param key the key
+   * @return a future completed once the new instance is in service (or failed, see above); it
+   *     fails with {@link IllegalStateException} if the pool is closed. Cancelling it stops
+   *     nothing.
+   * @throws NullPointerException if {@code key} is null
+   */
+  CompletableFuture<Void> refresh(K key);
+
+  /**
    * Retires the instance for {@code key}, if any: it is handed out no more, the next request
    * creates a new one, and it is closed once its last lease is closed (at once if it has none). A
    * creation in progress is left to finish for the callers waiting on it, then retired the same way.

@@ -135,6 +135,26 @@ public interface PoolListener<K, R> {
   default void onInvalidated(K key, R resource) {}
 
   /**
+   * {@link Pool#refresh} put a new instance in service for {@code key} in place of {@code
+   * previous}, which is closed at its last release (or at once if it has none).
+   *
+   * @param key the key
+   * @param previous the instance replaced
+   * @param resource the new instance, open
+   */
+  default void onRefreshed(K key, R previous, R resource) {}
+
+  /**
+   * A refresh could not create or open the new instance for {@code key}: the current one stays in
+   * service. The failure itself was told to {@link #onCreationFailed} first.
+   *
+   * @param key the key
+   * @param resource the instance that stays in service
+   * @param cause the failure
+   */
+  default void onRefreshFailed(K key, R resource, Throwable cause) {}
+
+  /**
    * An instance's close completed successfully.
    *
    * @param key the key

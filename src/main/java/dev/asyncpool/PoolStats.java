@@ -35,6 +35,10 @@ package dev.asyncpool;
  * @param weightInUse the weight counted against the bound now: with {@link
  *     PoolBuilder#maxInstances}, the instances that exist (being created, open or closing); with
  *     {@link PoolBuilder#maxWeight}, their weights' sum; 0 without a bound
+ * @param refreshes instances put in service by {@link Pool#refresh} in place of an open one
+ *     (a refresh that found no open instance creates one, counted in {@code creations} only)
+ * @param refreshFailures refreshes whose new instance could not be created or opened, the old
+ *     one staying in service
  */
 public record PoolStats(
     long hits,
@@ -50,7 +54,9 @@ public record PoolStats(
     long leakedLeases,
     long evictions,
     int waiting,
-    long weightInUse) {
+    long weightInUse,
+    long refreshes,
+    long refreshFailures) {
 
   /**
    * Returns the number of lease requests: {@code hits() + misses()}. Without {@link

@@ -104,6 +104,22 @@ final class SafeListener<K, R> {
     }
   }
 
+  void refreshed(K key, R previous, R resource) {
+    try {
+      listener.onRefreshed(key, previous, resource);
+    } catch (Throwable t) {
+      failed("onRefreshed", key, t);
+    }
+  }
+
+  void refreshFailed(K key, R resource, Throwable cause) {
+    try {
+      listener.onRefreshFailed(key, resource, cause);
+    } catch (Throwable t) {
+      failed("onRefreshFailed", key, t);
+    }
+  }
+
   void closed(K key, R resource, long start) {
     Duration elapsed = since(start);
     try {

@@ -97,6 +97,11 @@ final class CountingPool<K, R> implements Pool<K, R> {
   }
 
   @Override
+  public CompletableFuture<Void> refresh(K key) {
+    return pool.refresh(key);
+  }
+
+  @Override
   public PoolStats stats() {
     return pool.stats();
   }

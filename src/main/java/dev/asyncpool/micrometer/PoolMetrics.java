@@ -55,6 +55,10 @@ import java.util.function.ToDoubleFunction;
  *       <td>{@link PoolStats#waiting()}</td></tr>
  *   <tr><td>{@code asyncpool.weight.used}</td><td>gauge</td><td></td>
  *       <td>{@link PoolStats#weightInUse()}</td></tr>
+ *   <tr><td>{@code asyncpool.refreshes}</td><td>function counter</td><td>{@code result=success}</td>
+ *       <td>{@link PoolStats#refreshes()}</td></tr>
+ *   <tr><td>{@code asyncpool.refreshes}</td><td>function counter</td><td>{@code result=failure}</td>
+ *       <td>{@link PoolStats#refreshFailures()}</td></tr>
  * </table>
  *
  * <p>The meters read {@link Pool#stats()} only when the registry reads them (at a scrape), never
@@ -166,6 +170,11 @@ public final class PoolMetrics implements MeterBinder {
         "keys waiting for room under the bound or for a creation slot", PoolStats::waiting);
     gauge(registry, target, "asyncpool.weight.used",
         "the weight counted against the bound", PoolStats::weightInUse);
+    counter(registry, target, "asyncpool.refreshes", "success",
+        "instances replaced by refresh or their lifetime's end", PoolStats::refreshes);
+    counter(registry, target, "asyncpool.refreshes", "failure",
+        "replacements that failed, the old instance staying in service",
+        PoolStats::refreshFailures);
   }
 
   private void counter(
