@@ -389,6 +389,7 @@ public final class BenchMain {
     List<String> quiet =
         List.of(
             "-Dslf4j.provider=org.slf4j.simple.SimpleServiceProvider",
+            "-Dslf4j.internal.verbosity=WARN",
             "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn");
     String include = TenantDataSourceCost.class.getName() + "\\.";
     for (RunResult result : jmh(include, "", 1, DEFAULT_SHAPE, quiet)) {
