@@ -81,17 +81,44 @@ class WithoutMicrometerTest {
    */
   @Test
   void aModuleRequiringAsyncpoolCompilesWithoutMicrometer(@TempDir Path dir) throws Exception {
-    Path source = dir.resolve("src/app");
-    Files.createDirectories(source.resolve("app"));
-    Files.writeString(source.resolve("module-info.java"), "module app { requires dev.asyncpool; }");
-    Files.writeString(
-        source.resolve("app/Main.java"),
+    compileApp(
+        dir,
+        "module app { requires dev.asyncpool; }",
         "package app;\n"
             + "public class Main {\n"
             + "  dev.asyncpool.Pool<String, AutoCloseable> pool =\n"
             + "      dev.asyncpool.Pool.newBuilder()\n"
             + "          .buildCloseable(k -> () -> {});\n"
             + "}\n");
+  }
+
+  private static String run(String... pathArgs) throws Exception {
+    return java(List.of(pathArgs), WithoutMicrometerMain.class);
+  }
+
+  /**
+   * Runs {@code main} with {@code args} in a JVM of its own, started with {@code options} (its
+   * class and module paths), and returns what it printed; asserts that it exited with 0.
+   */
+  static String java(List<String> options, Class<?> main, String... args) throws Exception {
+    List<String> command = new ArrayList<>();
+    command.add(Paths.get(System.getProperty("java.home"), "bin", "java").toString());
+    command.addAll(options);
+    command.add(main.getName());
+    command.addAll(List.of(args));
+    return finish(new ProcessBuilder(command).redirectErrorStream(true).start(), "child");
+  }
+
+  /**
+   * Compiles the module {@code app}, whose {@code module-info.java} and {@code app/Main.java} are
+   * given, against asyncpool's module and slf4j-api only (the module path a user's build would
+   * have); asserts that javac succeeded and returns what it printed.
+   */
+  static String compileApp(Path dir, String moduleInfo, String main) throws Exception {
+    Path source = dir.resolve("src/app");
+    Files.createDirectories(source.resolve("app"));
+    Files.writeString(source.resolve("module-info.java"), moduleInfo);
+    Files.writeString(source.resolve("app/Main.java"), main);
     Process javac =
         new ProcessBuilder(
                 Paths.get(System.getProperty("java.home"), "bin", "javac").toString(),
@@ -105,20 +132,13 @@ class WithoutMicrometerTest {
                 "app")
             .redirectErrorStream(true)
             .start();
-    assertThat(javac.waitFor(60, TimeUnit.SECONDS)).as("javac finished").isTrue();
-    String output = new String(javac.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-    assertThat(javac.exitValue()).as(output).isZero();
+    return finish(javac, "javac");
   }
 
-  private static String run(String... pathArgs) throws Exception {
-    List<String> command = new ArrayList<>();
-    command.add(Paths.get(System.getProperty("java.home"), "bin", "java").toString());
-    command.addAll(List.of(pathArgs));
-    command.add(WithoutMicrometerMain.class.getName());
-    Process child = new ProcessBuilder(command).redirectErrorStream(true).start();
-    assertThat(child.waitFor(30, TimeUnit.SECONDS)).as("child finished").isTrue();
-    String output = new String(child.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-    assertThat(child.exitValue()).as(output).isZero();
+  private static String finish(Process process, String what) throws Exception {
+    assertThat(process.waitFor(60, TimeUnit.SECONDS)).as(what + " finished").isTrue();
+    String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertThat(process.exitValue()).as(what + ": " + output).isZero();
     return output;
   }
 }

@@ -40,7 +40,8 @@ import java.util.concurrent.locks.LockSupport;
  *       (default {@code jdbc:h2:mem:%s;DB_CLOSE_DELAY=-1}, embedded H2). For PostgreSQL, e.g.
  *       {@code -Ddemo.jdbcUrl=jdbc:postgresql://localhost/db_%s -Ddemo.user=.. -Ddemo.password=..};
  *       the databases ({@code "db_tenant-1"} ... ) must exist. Each tenant's table is created on
- *       first use.
+ *       first use. {@code ASYNCPOOL_PG_DEMO_TENANTS=50 bash .ci/postgres start} starts a
+ *       throwaway server with them; the README's JDBC section has the whole run.
  * </ul>
  */
 public final class TenantDemo {

@@ -1,5 +1,7 @@
 package dev.asyncpool.examples;
 
+import static java.time.Duration.ofMinutes;
+
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import dev.asyncpool.Pool;
@@ -7,7 +9,6 @@ import dev.asyncpool.jdbc.TenantDataSource;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.sql.Statement;
-import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -135,10 +136,11 @@ public final class TenantJdbcExample {
    * @return each tenant's notes
    */
   public static Map<String, List<String>> run(Tenants tenants) {
-    try (Pool<String, HikariDataSource> pools =
-        Pool.newBuilder().ttl(Duration.ofMinutes(5)).buildCloseable(tenants::dataSource)) {
-      TenantDataSource<String> dataSource = TenantDataSource.of(pools, TenantContext::current);
-
+    // Each statement of the README's three snippets, in order (TenantJdbcExampleTest checks).
+    Pool<String, HikariDataSource> pools =
+        Pool.newBuilder().ttl(ofMinutes(5)).buildCloseable(tenants::dataSource);
+    TenantDataSource<String> dataSource = TenantDataSource.of(pools, TenantContext::current);
+    try (pools) {
       // Spring: a transaction holds its tenant's lease from begin to commit or rollback.
       JdbcTemplate jdbc = new JdbcTemplate(dataSource);
       TransactionTemplate tx =
@@ -152,7 +154,8 @@ public final class TenantJdbcExample {
           new TenantConnectionProvider<>(dataSource, "acme"));
       config.getProperties().put(AvailableSettings.MULTI_TENANT_IDENTIFIER_RESOLVER,
           TenantConnectionProvider.resolver(TenantContext::current));
-      try (SessionFactory sessions = config.buildSessionFactory()) {
+      SessionFactory sessions = config.buildSessionFactory();
+      try (sessions) {
         TenantContext.as("globex", () -> sessions.fromTransaction(
             session -> { session.persist(new Note("globex, by Hibernate")); return null; }));
       }

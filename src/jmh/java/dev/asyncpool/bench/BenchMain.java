@@ -24,7 +24,7 @@ import org.openjdk.jmh.runner.options.TimeValue;
 /**
  * Runs the whole suite, asyncpool and its peers in the same run, and prints the ratio table (also
  * written to {@code target/benchmarks.md}). {@code -Dbench.quick=true} shortens every phase for a
- * smoke run; {@code -Dbench.only=warm,bounded,churn,memory,expiry} picks phases; {@code
+ * smoke run; {@code -Dbench.only=warm,bounded,churn,memory,expiry,jdbc} picks phases; {@code
  * -Dbench.pairs=N} sets the rounds of the paired bounded/unbounded warm comparison; {@code
  * -Dbench.diagnostics=true} adds the diagnostic variants of the bounded workload.
  */
@@ -68,6 +68,9 @@ public final class BenchMain {
     }
     if (phase("expiry")) {
       expiry();
+    }
+    if (phase("jdbc")) {
+      jdbc();
     }
     Path out = Path.of("target", "benchmarks.md");
     Files.createDirectories(out.getParent());
@@ -375,6 +378,39 @@ public final class BenchMain {
   }
 
   // ------------------------------------------------------------------------------------------
+
+  /**
+   * What {@code TenantDataSource} adds to HikariCP alone: per connection taken and closed, and per
+   * call on an open connection and result set, at one thread (its cost is per call, not shared).
+   */
+  private void jdbc() throws Exception {
+    Map<String, double[]> s = new LinkedHashMap<>();
+    // HikariCP logs each pool's start: through slf4j-simple, at WARN, that is not printed.
+    List<String> quiet =
+        List.of(
+            "-Dslf4j.provider=org.slf4j.simple.SimpleServiceProvider",
+            "-Dslf4j.internal.verbosity=WARN",
+            "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn");
+    String include = TenantDataSourceCost.class.getName() + "\\.";
+    for (RunResult result : jmh(include, "", 1, DEFAULT_SHAPE, quiet)) {
+      s.put(method(result), score(result));
+    }
+    line("");
+    line("## TenantDataSource over HikariCP and in-memory H2, 1 thread (ns/op, lower is better)");
+    line("");
+    line("| operation | HikariCP alone | through TenantDataSource | added |");
+    line("|---|---|---|---|");
+    String[][] rows = {
+      {"getConnection() + close()", "GetConnection"},
+      {"a call on the connection (getAutoCommit)", "ConnectionCall"},
+      {"a call on a result set (getInt)", "ResultSetCall"},
+    };
+    for (String[] row : rows) {
+      double[] hikari = s.get("hikari" + row[1]);
+      double[] ours = s.get("tenant" + row[1]);
+      line("| %s | %s | %s | %.0f |", row[0], fmt(hikari), fmt(ours), ours[0] - hikari[0]);
+    }
+  }
 
   /** Forks, and warm-up and measured iterations of 1 s each. */
   private record Shape(int forks, int warmups, int measurements) {}

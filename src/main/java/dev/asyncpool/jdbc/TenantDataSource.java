@@ -24,7 +24,7 @@ import javax.sql.DataSource;
  *
  * <pre>{@code
  * Pool<String, HikariDataSource> pools =
- *     Pool.newBuilder().ttl(ofMinutes(5)).buildCloseable(Tenants::dataSource);
+ *     Pool.newBuilder().ttl(ofMinutes(5)).buildCloseable(tenants::dataSource);
  * DataSource dataSource = TenantDataSource.of(pools, TenantContext::current);
  * }</pre>
  *
