@@ -2209,6 +2209,20 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       requireValid(
           config.weigher() != null && config.maxWeight() == Long.MAX_VALUE,
           "a weigher needs maxWeight");
+      Duration initial = config.retryBackoffInitial();
+      Duration max = config.retryBackoffMax();
+      requireValid(
+          (initial == null) != (max == null),
+          "retryBackoff needs both initial and max: %s is missing",
+          initial == null ? "initial" : "max");
+      if (initial != null) {
+        requirePositive("retryBackoff initial", initial);
+        requireValid(
+            max.compareTo(initial) < 0,
+            "retryBackoff max must be at least initial %s: %s",
+            initial,
+            max);
+      }
       return config.sharedId() == null ? new KeyedPool<>(config) : SharedPools.resolve(config);
     }
 
