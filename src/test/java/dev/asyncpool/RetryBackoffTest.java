@@ -87,12 +87,11 @@ class RetryBackoffTest extends PoolTestSupport {
     assertThat(refused.getCause()).isSameAs(cause);
     Duration wait = refused.retryIn();
     assertThat(wait).isBetween(INITIAL.dividedBy(2), INITIAL);
-    long shownMillis = (wait.toNanos() + 999_999) / 1_000_000;
     assertThat(refused)
         .hasMessage(
             "test-pool: creating key k failed; retrying in "
-                + shownMillis
-                + " ms (retryBackoff)");
+                + Backoff.format(wait.toNanos()) // "734 ms": rounded up, see waitsAreShown...
+                + " (retryBackoff)");
     // Every way to ask: get throws; acquire and withResource fail their future; apply, accept
     // and a get with a timeout throw. None calls the factory.
     assertThatThrownBy(() -> pool.get("k", Duration.ofSeconds(5)))
