@@ -450,8 +450,9 @@ public final class PoolBuilder<K, R> {
    *       first one again.
    *   <li><b>Forgetting.</b> A failing key is remembered until no request asked for it for
    *       {@code max} (each refused request counts); then its next failure is a first one again.
-   *       The pool keeps one task per failing key on its scheduler for this, and cancels them at
-   *       shutdown.
+   *       The pool keeps one task per failing key on its scheduler for this (so, as with idle
+   *       instances, a pool stays reachable from its scheduler until its failing keys are
+   *       forgotten), and cancels them at shutdown.
    * </ul>
    *
    * <p>The lease of an open instance does not change: no clock read, no lock, nothing
