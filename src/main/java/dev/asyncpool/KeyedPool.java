@@ -133,6 +133,14 @@ import org.slf4j.LoggerFactory;
  * the bound's lock (see {@link #gaveUp} and {@link #joined}); an acquire timeout, a grant and a
  * withdrawal settle each ticket once, under the same lock.
  *
+ * <h3>Retry backoff</h3>
+ *
+ * With {@code retryBackoff} set, {@link Backoff} remembers failing keys. The pool only calls it:
+ * {@code check} before a cold key's placeholder is installed, {@code failed} from {@link
+ * #creationFailed} before the failed placeholder leaves the map, {@code succeeded} from {@link
+ * #opened}, {@code shutdown} from {@link #shutdown}. The lease of an open instance never touches
+ * it.
+ *
  * <h3>Shutdown</h3>
  *
  * {@code closed} is set once; then every entry is retired (idle ones claimed and closed at once),
@@ -252,6 +260,9 @@ final class KeyedPool<K, R> implements Pool<K, R> {
 
   private transient volatile boolean evictionScheduled;
 
+  /** Failing keys' retry backoff ({@link PoolBuilder#retryBackoff}), or null. Slow paths only. */
+  private final transient Backoff backoff;
+
   KeyedPool(PoolConfig<K, R> config) {
     this.config = config;
     this.factory = config.factory();
@@ -280,6 +291,16 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         config.listener() == null
             ? null
             : new SafeListener<>(config.listener(), ticker, name, this::describe);
+    this.backoff =
+        config.retryBackoffInitial() == null
+            ? null
+            : new Backoff(
+                config.retryBackoffInitial(),
+                config.retryBackoffMax(),
+                ticker,
+                this::schedule,
+                name,
+                this::describe);
     this.closing =
         new Closing<>(config, executor, scheduler, listener, this::describe, this::finish);
     this.expiry =
@@ -507,6 +528,9 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       }
       PoolEntry<K, R> entry = map.get(key);
       if (entry == null) {
+        if (backoff != null) {
+          backoff.check(key); // throws RetryBackoffException while the key's backoff lasts
+        }
         PoolEntry<K, R> fresh =
             bound == null ? PoolEntry.creating(key, creationStart()) : newCounted(key);
         // Counted before it is installed: from then on a grace period's end may find it, end its
@@ -559,6 +583,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
    */
   private Lease<R> awaitCreation(PoolEntry<K, R> entry, Creation<R> creation, Duration timeout) {
     if (creation.runsOn(Thread.currentThread())) {
+      creation.askedForItself = true; // not the key's fault: no retry backoff
       release(entry);
       throw recursiveException(entry.key);
     }
@@ -614,7 +639,12 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   }
 
   private CompletableFuture<Lease<R>> acquireSlow(K key) {
-    PoolEntry<K, R> entry = retainOrCreate(key, false);
+    PoolEntry<K, R> entry;
+    try {
+      entry = retainOrCreate(key, false);
+    } catch (RetryBackoffException e) {
+      return CompletableFuture.failedFuture(e); // a future, never a throw, as for a closed pool
+    }
     if (entry == null) {
       return CompletableFuture.failedFuture(closedException());
     }
@@ -628,6 +658,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   private CompletableFuture<Lease<R>> leaseWhenCreated(
       PoolEntry<K, R> entry, Creation<R> creation) {
     if (creation.runsOn(Thread.currentThread())) {
+      creation.askedForItself = true; // not the key's fault: no retry backoff
       release(entry);
       return CompletableFuture.failedFuture(recursiveException(entry.key));
     }
@@ -1137,6 +1168,9 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       return;
     }
     creations.increment();
+    if (backoff != null) {
+      backoff.succeeded(entry.key); // its next failure is a first one
+    }
     if (listener != null) {
       // event: opened; before the waiters run, so that it precedes the instance's later events
       listener.opened(entry.key, instance, openStart);
@@ -1165,7 +1199,23 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     if (listener != null) {
       listener.creationFailed(entry.key, instance, failure); // event: before the instance's close
     }
+    if (backoff != null && keysFault(creation)) {
+      // Before the placeholder leaves the map: a request that then finds the key absent sees it.
+      backoff.failed(entry.key, failure);
+    }
     creationAborted(entry, creation, instance, failure);
+  }
+
+  /**
+   * Whether a failed creation counts against its key's retry backoff: not if its factory or open
+   * was refused a request for its own key, nor if its deadline passed while it still waited for
+   * room or a creation slot under the bound. What else is no fault of the key's (shutdown, all
+   * requesters giving up, the acquire timeout) ends a creation without coming here.
+   */
+  private boolean keysFault(Creation<R> creation) {
+    @SuppressWarnings("unchecked")
+    Ticket<K, R> ticket = (Ticket<K, R>) creation.ticket;
+    return !creation.askedForItself && (ticket == null || !bound.isWaiting(ticket));
   }
 
   /** Ends a creation that hands out no lease: waiters fail, the instance (if any) is closed. */
@@ -1549,6 +1599,9 @@ final class KeyedPool<K, R> implements Pool<K, R> {
 
   private void shutdown() {
     log.debug("{}: shutting down, {} live instances", name, live.get());
+    if (backoff != null) {
+      backoff.shutdown(); // cancels its tasks: none keeps the pool reachable
+    }
     for (PoolEntry<K, R> entry : map.values()) {
       // Idle: claimed and closed now. Leased or being created: retired, closed by the last
       // release or by the end of the creation. Handshake LISTED-BEFORE-RETIRED, as in invalidate: a
@@ -1758,6 +1811,20 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       requireValid(
           config.weigher() != null && config.maxWeight() == Long.MAX_VALUE,
           "a weigher needs maxWeight");
+      Duration initial = config.retryBackoffInitial();
+      Duration max = config.retryBackoffMax();
+      requireValid(
+          (initial == null) != (max == null),
+          "retryBackoff needs both initial and max: %s is missing",
+          initial == null ? "initial" : "max");
+      if (initial != null) {
+        requirePositive("retryBackoff initial", initial);
+        requireValid(
+            max.compareTo(initial) < 0,
+            "retryBackoff max must be at least initial %s: %s",
+            initial,
+            max);
+      }
       return config.sharedId() == null ? new KeyedPool<>(config) : SharedPools.resolve(config);
     }
 

@@ -78,6 +78,8 @@ public interface Pool<K, R> extends AutoCloseable, Serializable {
    * @return a new lease, to be closed by the caller
    * @throws NullPointerException if {@code key} is null
    * @throws IllegalStateException if the pool is closed, or the factory asked for its own key
+   * @throws RetryBackoffException if the key has no instance and its last creation failed less
+   *     than its retry backoff ago ({@link PoolBuilder#retryBackoff}); thrown at once
    * @throws java.util.concurrent.CompletionException wrapping a checked failure of the factory or
    *     of {@code openAsync}, or an {@link InterruptedException} (the thread's interrupt flag is
    *     then set again); unchecked failures are rethrown as they are
@@ -100,6 +102,7 @@ public interface Pool<K, R> extends AutoCloseable, Serializable {
    * @throws NullPointerException if {@code key} or {@code timeout} is null
    * @throws IllegalArgumentException if {@code timeout} is negative
    * @throws IllegalStateException if the pool is closed
+   * @throws RetryBackoffException as {@link #get(Object)} does
    * @throws java.util.concurrent.CompletionException caused by a {@link
    *     java.util.concurrent.TimeoutException} whose message names the key and the wait, when the
    *     timeout ran out; otherwise as {@link #get(Object)}
@@ -192,7 +195,8 @@ public interface Pool<K, R> extends AutoCloseable, Serializable {
    *
    * @param key the key
    * @return a future of a new lease; failed with {@link IllegalStateException} if the pool is
-   *     closed, or with the failure of the factory or of {@code openAsync}
+   *     closed, with a {@link RetryBackoffException} (at once) within the key's retry backoff, or
+   *     with the failure of the factory or of {@code openAsync}
    * @throws NullPointerException if {@code key} is null
    */
   CompletableFuture<Lease<R>> acquire(K key);

@@ -65,6 +65,8 @@ public final class PoolBuilder<K, R> {
 
   static final Duration DEFAULT_ACQUIRE_TIMEOUT = Duration.ofSeconds(30);
   private boolean sharedPerJvm;
+  private Duration retryBackoffInitial;
+  private Duration retryBackoffMax;
 
   PoolBuilder() {}
 
@@ -418,6 +420,82 @@ public final class PoolBuilder<K, R> {
   }
 
   /**
+   * Remembers a key whose creation failed, and refuses its requests at once for a while instead
+   * of calling the factory again: a broken tenant (a refused connection, a wrong password) is then
+   * tried about once per delay, not once per request. Without this setting a failure is forgotten
+   * at once: the next request starts a new creation.
+   *
+   * <ul>
+   *   <li><b>What counts.</b> A creation that failed: the factory threw, returned null or its
+   *       stage failed; {@code openAsync} threw, returned null or failed; or {@link #openTimeout}
+   *       passed. The requests that waited for that creation fail with its failure, as without
+   *       this setting. Not counted, as they are no fault of the key's: the pool's shutdown,
+   *       requests that all gave up on a creation still waiting for room, {@link
+   *       PoolExhaustedException}, a factory or {@code openAsync} that asked for its own key, an
+   *       {@code openTimeout} that passed while the creation still waited for room under the
+   *       bound, and a {@link java.util.concurrent.RejectedExecutionException} (an executor, the
+   *       pool's or the factory's, refused a task: the application is short of threads or
+   *       shutting down).
+   *   <li><b>Fail fast.</b> Until the key's wait has passed, a request for it that finds no
+   *       instance fails at once with a {@link RetryBackoffException} whose cause is the last
+   *       failure and whose message names the pool and the key and says when the next try is
+   *       ("retrying in 1.6 s"; also {@link RetryBackoffException#retryIn()}): {@link Pool#get}
+   *       and {@link Pool#apply} throw it, {@link Pool#acquire} returns a future failed with it.
+   *       The first request after the wait starts a creation, once: requests at the same moment
+   *       wait for it, as for any creation.
+   *   <li><b>Doubling, with jitter.</b> The delay is {@code initial} after the first failure and
+   *       doubles with each failure in a row, up to {@code max}. Each wait is drawn uniformly from
+   *       [delay / 2, delay], so keys that failed together do not come back together, and no wait
+   *       is longer than {@code max}. A creation that opens resets the key: its next failure is a
+   *       first one again.
+   *   <li><b>Forgetting.</b> A failing key is remembered until no request asked for it for
+   *       {@code max} (each refused request counts); then its next failure is a first one again.
+   *       The pool keeps one task per failing key on its scheduler for this (so, as with idle
+   *       instances, a pool stays reachable from its scheduler until its failing keys are
+   *       forgotten), and cancels them at shutdown.
+   * </ul>
+   *
+   * <p>The lease of an open instance does not change: no clock read, no lock, nothing
+   * allocated. Durations too long for nanoseconds mean "never forgotten".
+   *
+   * <pre>{@code
+   * Pool<String, HikariDataSource> dbs = Pool.newBuilder()
+   *     .retryBackoff(Duration.ofMillis(500), Duration.ofSeconds(30))
+   *     .buildCloseable(Tenants::dataSource);
+   * }</pre>
+   *
+   * @param initial the delay after a first failure; positive
+   * @param max the longest delay, and how long a failing key is remembered without requests; at
+   *     least {@code initial}
+   * @return this builder
+   * @throws NullPointerException if {@code initial} or {@code max} is null
+   * @throws IllegalArgumentException if {@code initial} is zero or negative, or {@code max} is
+   *     less than {@code initial}
+   * @throws IllegalStateException if the retry backoff was already set
+   */
+  public PoolBuilder<K, R> retryBackoff(Duration initial, Duration max) {
+    Objects.requireNonNull(initial, "initial");
+    Objects.requireNonNull(max, "max");
+    requireState(
+        retryBackoffInitial == null,
+        "retryBackoff was already set to %s, %s",
+        retryBackoffInitial,
+        retryBackoffMax);
+    requireArgument(
+        !initial.isNegative() && !initial.isZero(),
+        "retryBackoff initial must be positive: %s",
+        initial);
+    requireArgument(
+        max.compareTo(initial) >= 0,
+        "retryBackoff max must be at least initial %s: %s",
+        initial,
+        max);
+    this.retryBackoffInitial = initial;
+    this.retryBackoffMax = max;
+    return this;
+  }
+
+  /**
    * Makes the serialized copies of the pool share one live pool per JVM. It is meant for engines
    * such as Spark and Flink, which ship the pool to their workers inside a task's closure and
    * deserialize it once per task: without this setting each task's copy is a new, empty pool,
@@ -600,7 +678,9 @@ public final class PoolBuilder<K, R> {
             weigher,
             acquireTimeout == null ? DEFAULT_ACQUIRE_TIMEOUT : acquireTimeout,
             maxConcurrentCreations > 0 ? maxConcurrentCreations : Integer.MAX_VALUE,
-            sharedPerJvm ? UUID.randomUUID() : null);
+            sharedPerJvm ? UUID.randomUUID() : null,
+            retryBackoffInitial,
+            retryBackoffMax);
     KeyedPool<K1, R1> pool = new KeyedPool<>(config);
     return sharedPerJvm ? SharedPools.register(pool, config.sharedId()) : pool;
   }

@@ -37,6 +37,10 @@ import java.util.function.Function;
  *     Integer.MAX_VALUE} for none
  * @param sharedId the identity by which copies find the live pool in their JVM ({@link
  *     PoolBuilder#sharedPerJvm()}; see {@link SharedPools}), or null if each copy is its own pool
+ * @param retryBackoffInitial the first delay of a failing key's backoff ({@link
+ *     PoolBuilder#retryBackoff}), or null for none; set together with {@code retryBackoffMax}
+ * @param retryBackoffMax the longest delay of that backoff, and how long a failing key is
+ *     remembered without requests; or null for none
  */
 record PoolConfig<K, R>(
     Function<? super K, ? extends R> factory,
@@ -57,8 +61,55 @@ record PoolConfig<K, R>(
     java.util.function.ToLongFunction<? super K> weigher,
     Duration acquireTimeout,
     int maxConcurrentCreations,
-    UUID sharedId)
+    UUID sharedId,
+    Duration retryBackoffInitial,
+    Duration retryBackoffMax)
     implements java.io.Serializable {
+
+  /** The settings without a retry backoff: the form before {@link PoolBuilder#retryBackoff}. */
+  PoolConfig(
+      Function<? super K, ? extends R> factory,
+      Function<? super K, ? extends CompletionStage<? extends R>> asyncFactory,
+      ResourceLifecycle<? super R> lifecycle,
+      Duration ttl,
+      Ticker ticker,
+      ScheduledExecutorService scheduler,
+      Executor executor,
+      String name,
+      boolean recordStats,
+      Duration openTimeout,
+      Duration closeTimeout,
+      boolean leakDetection,
+      PoolListener<? super K, ? super R> listener,
+      Function<? super K, ? extends CharSequence> keyFormatter,
+      long maxWeight,
+      java.util.function.ToLongFunction<? super K> weigher,
+      Duration acquireTimeout,
+      int maxConcurrentCreations,
+      UUID sharedId) {
+    this(
+        factory,
+        asyncFactory,
+        lifecycle,
+        ttl,
+        ticker,
+        scheduler,
+        executor,
+        name,
+        recordStats,
+        openTimeout,
+        closeTimeout,
+        leakDetection,
+        listener,
+        keyFormatter,
+        maxWeight,
+        weigher,
+        acquireTimeout,
+        maxConcurrentCreations,
+        sharedId,
+        null,
+        null);
+  }
 
   /** True if a bound on instances or on concurrent creations is set. */
   boolean bounded() {

@@ -516,6 +516,13 @@ class PoolEntry<K, R> {
      */
     volatile Thread opener;
 
+    /**
+     * Set when the factory or {@code openAsync} asked the pool for this creation's own key and
+     * was refused: the creation's failure is then the factory's misuse of the pool, not the key's,
+     * and starts no retry backoff. Set on the creating thread before the refusal is thrown.
+     */
+    volatile boolean askedForItself;
+
     /** The creation's place under the pool's bound; null in an unbounded pool. */
     volatile Bound.Ticket<?, ?> ticket;
 

@@ -134,7 +134,46 @@ class CraftedStreamTest {
         Arguments.of(
             bounded(valid(), 5, 1, Duration.ofSeconds(-3)),
             "acquireTimeout must not be negative: PT-3S"),
+        Arguments.of(
+            retryBackoff(valid(), Duration.ZERO, Duration.ofSeconds(1)),
+            "retryBackoff initial must be positive: PT0S"),
+        Arguments.of(
+            retryBackoff(valid(), Duration.ofSeconds(2), Duration.ofSeconds(1)),
+            "retryBackoff max must be at least initial PT2S: PT1S"),
+        Arguments.of(
+            retryBackoff(valid(), Duration.ofSeconds(1), null),
+            "retryBackoff needs both initial and max: max is missing"),
+        Arguments.of(
+            retryBackoff(valid(), null, Duration.ofSeconds(1)),
+            "retryBackoff needs both initial and max: initial is missing"),
         Arguments.of(null, "config is missing"));
+  }
+
+  /** {@code config} with the retry backoff's settings replaced. */
+  private static PoolConfig<String, TestResource> retryBackoff(
+      PoolConfig<String, TestResource> config, Duration initial, Duration max) {
+    return new PoolConfig<>(
+        config.factory(),
+        config.asyncFactory(),
+        config.lifecycle(),
+        config.ttl(),
+        null,
+        null,
+        null,
+        config.name(),
+        false,
+        config.openTimeout(),
+        config.closeTimeout(),
+        false,
+        null,
+        null,
+        config.maxWeight(),
+        null,
+        config.acquireTimeout(),
+        config.maxConcurrentCreations(),
+        null,
+        initial,
+        max);
   }
 
   /** {@code config} with the bound's settings replaced. */
