@@ -1330,6 +1330,9 @@ final class KeyedPool<K, R> implements Pool<K, R> {
               });
       return;
     }
+    if (backoff != null) {
+      backoff.check(key); // a key that failed lately is not tried again before its backoff ends
+    }
     // The replacement counts as an instance of its own from its creation's start: in a bounded
     // pool it takes room (and may wait for it) like any cold key, and holds the creator's share
     // until it is swapped in.

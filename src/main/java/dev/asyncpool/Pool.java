@@ -228,6 +228,8 @@ public interface Pool<K, R> extends AutoCloseable, Serializable {
    *
    * <p>If the new instance cannot be created or opened, the old one stays in service, the failure
    * is logged and told to {@link PoolListener#onRefreshFailed}, and the future fails with it.
+   * With {@link PoolBuilder#retryBackoff} set, that failure starts the key's backoff like any
+   * failed creation, and a refresh within it fails at once with {@link RetryBackoffException}.
    * Thread-safe.
    *
    * @param key the key

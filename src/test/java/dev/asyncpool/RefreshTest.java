@@ -311,4 +311,35 @@ class RefreshTest extends PoolTestSupport {
             "WARN test-pool: closing the instance for key a with 1 lease(s) still open:"
                 + " grace period over");
   }
+
+  @Test
+  void aFailedRefreshStartsTheKeysBackoffAndARefreshWithinItFailsAtOnce() {
+    AtomicInteger calls = new AtomicInteger();
+    pool =
+        settings()
+            .ttl(TTL)
+            .retryBackoff(Duration.ofSeconds(10), Duration.ofMinutes(1))
+            .build(
+                key -> {
+                  if (calls.incrementAndGet() == 2) {
+                    throw new IllegalStateException("password rejected");
+                  }
+                  return factory.apply(key);
+                });
+    TestResource old = lease("a");
+    assertThat(pool.refresh("a")).failsWithin(Duration.ZERO);
+
+    assertThat(pool.refresh("a"))
+        .failsWithin(Duration.ZERO)
+        .withThrowableOfType(ExecutionException.class)
+        .havingCause()
+        .isInstanceOf(RetryBackoffException.class)
+        .withRootCauseInstanceOf(IllegalStateException.class);
+    assertThat(calls).as("not tried again within the backoff").hasValue(2);
+    assertThat(lease("a")).as("the old instance serves throughout").isSameAs(old);
+
+    scheduler.advance(Duration.ofSeconds(10));
+    assertThat(pool.refresh("a")).succeedsWithin(Duration.ZERO);
+    assertThat(PoolLog.lines(Level.WARN)).hasSize(1);
+  }
 }
