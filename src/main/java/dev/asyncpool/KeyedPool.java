@@ -14,6 +14,7 @@ import java.io.ObjectInputStream;
 import java.io.ObjectStreamException;
 import java.io.Serializable;
 import java.lang.invoke.MethodHandles;
+import java.lang.ref.WeakReference;
 import java.lang.invoke.VarHandle;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -32,6 +33,7 @@ import java.util.concurrent.Executor;
 import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
@@ -159,6 +161,9 @@ final class KeyedPool<K, R> implements Pool<K, R> {
 
   private static final Logger log = LoggerFactory.getLogger(Pool.class);
 
+  /** A failed replacement at a lifetime's end is tried again after this, without a backoff. */
+  private static final long LIFETIME_RETRY_NANOS = Duration.ofSeconds(1).toNanos();
+
   private static final VarHandle CLOSED;
   private static final VarHandle EVICTION_SCHEDULED;
 
@@ -260,6 +265,9 @@ final class KeyedPool<K, R> implements Pool<K, R> {
 
   private transient volatile boolean evictionScheduled;
 
+  /** {@link PoolBuilder#maxLifetime} in nanoseconds; {@link Long#MAX_VALUE} for none. */
+  private final transient long maxLifetimeNanos;
+
   /** Failing keys' retry backoff ({@link PoolBuilder#retryBackoff}), or null. Slow paths only. */
   private final transient Backoff backoff;
 
@@ -291,6 +299,10 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         config.listener() == null
             ? null
             : new SafeListener<>(config.listener(), ticker, name, this::describe);
+    this.maxLifetimeNanos =
+        config.maxLifetime() == null
+            ? Long.MAX_VALUE
+            : PoolConfig.saturatedNanos(config.maxLifetime());
     this.backoff =
         config.retryBackoffInitial() == null
             ? null
@@ -1190,6 +1202,9 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     }
     entry.value = instance; // from here on, retains lease directly
     creation.future.complete(instance);
+    if (maxLifetimeNanos != Long.MAX_VALUE) {
+      scheduleLifetime(entry);
+    }
   }
 
   private void creationFailed(
@@ -1292,7 +1307,11 @@ final class KeyedPool<K, R> implements Pool<K, R> {
 
   @Override
   public CompletableFuture<Void> refresh(K key) {
-    requireKey(key);
+    return refresh(requireKey(key), null);
+  }
+
+  /** {@link #refresh(Object)}, of {@code expected} only if it is not null. */
+  private CompletableFuture<Void> refresh(K key, PoolEntry<K, R> expected) {
     if (closed) {
       return CompletableFuture.failedFuture(closedException());
     }
@@ -1303,7 +1322,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     }
     mine.whenComplete((ignored, failure) -> refreshing.remove(key, mine));
     try {
-      startRefresh(key, mine);
+      startRefresh(key, expected, mine);
     } catch (Throwable t) {
       mine.completeExceptionally(t); // the weigher threw, or the pool rejected the request
     }
@@ -1314,9 +1333,15 @@ final class KeyedPool<K, R> implements Pool<K, R> {
    * Creates the replacement for the open instance of {@code key} beside it, out of the map: the
    * old one serves every request meanwhile. With no open instance (none, retired, or a creation
    * under way) it is a request's way instead: it joins the creation or starts one, a warm-up.
+   * With {@code expected} set (a lifetime's end), only that entry is replaced: if it is no longer
+   * the key's, nothing is done.
    */
-  private void startRefresh(K key, CompletableFuture<Void> done) {
+  private void startRefresh(K key, PoolEntry<K, R> expected, CompletableFuture<Void> done) {
     PoolEntry<K, R> old = map.get(key);
+    if (expected != null && old != expected) {
+      done.complete(null); // replaced, or gone, since its lifetime ended: nothing left to do
+      return;
+    }
     if (old == null || PoolEntry.isRetired(old.state) || old.value instanceof Creation) {
       acquire(key)
           .whenComplete(
@@ -1420,6 +1445,61 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     }
     release(fresh); // the creator's share: the new instance is idle (or leased) from here on
     done.complete(null);
+  }
+
+  // ---- Max lifetime: an instance past it is closed if idle, else replaced as by refresh ----
+
+  /**
+   * Schedules the end of a newly opened instance's lifetime: {@code maxLifetime} less up to a
+   * tenth, drawn at random (see {@link PoolBuilder#maxLifetime}). The task holds the entry
+   * weakly, so that an instance closed before its lifetime ends is not kept reachable by it.
+   */
+  private void scheduleLifetime(PoolEntry<K, R> entry) {
+    long spread = (long) (ThreadLocalRandom.current().nextDouble() * (maxLifetimeNanos / 10));
+    WeakReference<PoolEntry<K, R>> ref = new WeakReference<>(entry);
+    schedule(() -> lifetimeEnded(ref), maxLifetimeNanos - spread);
+  }
+
+  /**
+   * An instance's lifetime ended. Idle, it is claimed with the expiry's CAS and closed as
+   * expired: a lease that comes first keeps it, and we look again. Leased, it is replaced in the
+   * background, and closed at its last release; a replacement that fails is tried again later.
+   * Retired meanwhile (expired, invalidated, replaced, shut down), there is nothing to do.
+   */
+  private void lifetimeEnded(WeakReference<PoolEntry<K, R>> ref) {
+    PoolEntry<K, R> entry = ref.get();
+    if (entry == null || closed) {
+      return;
+    }
+    for (; ; ) {
+      long state = entry.state;
+      if (PoolEntry.isRetired(state)) {
+        return;
+      }
+      if (PoolEntry.leases(state) > 0) {
+        break;
+      }
+      if (entry.claimIdle(state)) {
+        expirations.increment();
+        if (listener != null) {
+          listener.expired(entry.key, instanceOf(entry)); // event: expired (its lifetime ended)
+        }
+        closeClaimed(entry);
+        return;
+      }
+    }
+    refresh(entry.key, entry)
+        .whenComplete(
+            (ignored, failure) -> {
+              if (failure != null && !closed) {
+                Throwable cause = unwrap(failure);
+                long delay =
+                    cause instanceof RetryBackoffException backingOff
+                        ? PoolConfig.saturatedNanos(backingOff.retryIn())
+                        : Math.min(LIFETIME_RETRY_NANOS, maxLifetimeNanos / 10);
+                schedule(() -> lifetimeEnded(ref), delay); // the old instance serves meanwhile
+              }
+            });
   }
 
   /** The replacement failed: the old instance stays in service. */
@@ -1814,6 +1894,11 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       requireValid(
           config.weigher() != null && config.maxWeight() == Long.MAX_VALUE,
           "a weigher needs maxWeight");
+      requireValid(
+          config.maxLifetime() != null
+              && (config.maxLifetime().isNegative() || config.maxLifetime().isZero()),
+          "maxLifetime must be positive: %s",
+          config.maxLifetime());
       Duration initial = config.retryBackoffInitial();
       Duration max = config.retryBackoffMax();
       requireValid(

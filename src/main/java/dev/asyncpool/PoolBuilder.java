@@ -67,6 +67,7 @@ public final class PoolBuilder<K, R> {
   private boolean sharedPerJvm;
   private Duration retryBackoffInitial;
   private Duration retryBackoffMax;
+  private Duration maxLifetime;
 
   PoolBuilder() {}
 
@@ -496,6 +497,49 @@ public final class PoolBuilder<K, R> {
   }
 
   /**
+   * Replaces each instance once it is older than {@code maxLifetime}, counted from the end of
+   * its open: for credentials that expire on a schedule (database IAM tokens, Vault leases), or
+   * clients that should not live forever. Like HikariCP's {@code maxLifetime}, an instance in use
+   * is never retired under its lease:
+   *
+   * <ul>
+   *   <li>An <b>idle</b> instance past its lifetime is closed, as if it had expired (counted in
+   *       {@link PoolStats#expirations()}, told to {@link PoolListener#onExpired}); the next
+   *       request creates a new one.
+   *   <li>A <b>leased</b> one keeps serving while its replacement is created and opened in the
+   *       background, exactly as {@link Pool#refresh} does: once the replacement is open, new
+   *       leases get it, and the old instance closes at its last release.
+   *   <li>A <b>failed</b> replacement leaves the old instance serving; it is logged and told to
+   *       {@link PoolListener#onRefreshFailed}, and tried again after the key's {@link
+   *       #retryBackoff} if one is set, else after a second (or a tenth of the lifetime, if that
+   *       is shorter).
+   *   <li><b>Spread.</b> Each instance's lifetime is drawn uniformly from [0.9 × {@code
+   *       maxLifetime}, {@code maxLifetime}], so that instances created together are not all
+   *       replaced together: up to 10 % sooner, never later (on time with a scheduler that runs
+   *       tasks on time).
+   * </ul>
+   *
+   * <p>The lease of an open instance does not change: the pool schedules one task per instance
+   * when it opens, which holds the instance weakly.
+   *
+   * @param maxLifetime how long an instance may live; positive; default: no limit
+   * @return this builder
+   * @throws NullPointerException if {@code maxLifetime} is null
+   * @throws IllegalArgumentException if {@code maxLifetime} is zero or negative
+   * @throws IllegalStateException if the max lifetime was already set
+   */
+  public PoolBuilder<K, R> maxLifetime(Duration maxLifetime) {
+    Objects.requireNonNull(maxLifetime, "maxLifetime");
+    requireState(this.maxLifetime == null, "maxLifetime was already set to %s", this.maxLifetime);
+    requireArgument(
+        !maxLifetime.isNegative() && !maxLifetime.isZero(),
+        "maxLifetime must be positive: %s",
+        maxLifetime);
+    this.maxLifetime = maxLifetime;
+    return this;
+  }
+
+  /**
    * Makes the serialized copies of the pool share one live pool per JVM. It is meant for engines
    * such as Spark and Flink, which ship the pool to their workers inside a task's closure and
    * deserialize it once per task: without this setting each task's copy is a new, empty pool,
@@ -680,7 +724,8 @@ public final class PoolBuilder<K, R> {
             maxConcurrentCreations > 0 ? maxConcurrentCreations : Integer.MAX_VALUE,
             sharedPerJvm ? UUID.randomUUID() : null,
             retryBackoffInitial,
-            retryBackoffMax);
+            retryBackoffMax,
+            maxLifetime);
     KeyedPool<K1, R1> pool = new KeyedPool<>(config);
     return sharedPerJvm ? SharedPools.register(pool, config.sharedId()) : pool;
   }

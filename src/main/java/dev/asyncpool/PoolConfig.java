@@ -63,8 +63,57 @@ record PoolConfig<K, R>(
     int maxConcurrentCreations,
     UUID sharedId,
     Duration retryBackoffInitial,
-    Duration retryBackoffMax)
+    Duration retryBackoffMax,
+    Duration maxLifetime)
     implements java.io.Serializable {
+
+  /** The settings without a max lifetime: the form before {@link PoolBuilder#maxLifetime}. */
+  PoolConfig(
+      Function<? super K, ? extends R> factory,
+      Function<? super K, ? extends CompletionStage<? extends R>> asyncFactory,
+      ResourceLifecycle<? super R> lifecycle,
+      Duration ttl,
+      Ticker ticker,
+      ScheduledExecutorService scheduler,
+      Executor executor,
+      String name,
+      boolean recordStats,
+      Duration openTimeout,
+      Duration closeTimeout,
+      boolean leakDetection,
+      PoolListener<? super K, ? super R> listener,
+      Function<? super K, ? extends CharSequence> keyFormatter,
+      long maxWeight,
+      java.util.function.ToLongFunction<? super K> weigher,
+      Duration acquireTimeout,
+      int maxConcurrentCreations,
+      UUID sharedId,
+      Duration retryBackoffInitial,
+      Duration retryBackoffMax) {
+    this(
+        factory,
+        asyncFactory,
+        lifecycle,
+        ttl,
+        ticker,
+        scheduler,
+        executor,
+        name,
+        recordStats,
+        openTimeout,
+        closeTimeout,
+        leakDetection,
+        listener,
+        keyFormatter,
+        maxWeight,
+        weigher,
+        acquireTimeout,
+        maxConcurrentCreations,
+        sharedId,
+        retryBackoffInitial,
+        retryBackoffMax,
+        null);
+  }
 
   /** The settings without a retry backoff: the form before {@link PoolBuilder#retryBackoff}. */
   PoolConfig(

@@ -146,7 +146,38 @@ class CraftedStreamTest {
         Arguments.of(
             retryBackoff(valid(), null, Duration.ofSeconds(1)),
             "retryBackoff needs both initial and max: initial is missing"),
+        Arguments.of(maxLifetime(valid(), Duration.ZERO), "maxLifetime must be positive: PT0S"),
+        Arguments.of(
+            maxLifetime(valid(), Duration.ofSeconds(-1)), "maxLifetime must be positive: PT-1S"),
         Arguments.of(null, "config is missing"));
+  }
+
+  /** {@code config} with its max lifetime replaced. */
+  private static PoolConfig<String, TestResource> maxLifetime(
+      PoolConfig<String, TestResource> config, Duration maxLifetime) {
+    return new PoolConfig<>(
+        config.factory(),
+        config.asyncFactory(),
+        config.lifecycle(),
+        config.ttl(),
+        null,
+        null,
+        null,
+        config.name(),
+        false,
+        config.openTimeout(),
+        config.closeTimeout(),
+        false,
+        null,
+        null,
+        config.maxWeight(),
+        null,
+        config.acquireTimeout(),
+        config.maxConcurrentCreations(),
+        null,
+        null,
+        null,
+        maxLifetime);
   }
 
   /** {@code config} with the retry backoff's settings replaced. */

@@ -131,17 +131,17 @@ class PoolMetricsTest {
   }
 
   @Test
-  void registersFourteenMetersAllTaggedWithThePool() {
+  void registersSixteenMetersAllTaggedWithThePool() {
     pool = Pool.newBuilder().build(Resource::new);
     new PoolMetrics(pool, "tenants").bindTo(registry);
-    assertThat(registry.getMeters()).hasSize(14);
+    assertThat(registry.getMeters()).hasSize(16);
     for (Meter meter : registry.getMeters()) {
       assertThat(meter.getId().getName()).startsWith("asyncpool.");
       assertThat(meter.getId().getTag("pool")).isEqualTo("tenants");
       assertThat(meter.getId().getDescription()).isNotBlank();
     }
     new PoolMetrics(pool, "tenants").bindTo(registry);
-    assertThat(registry.getMeters()).as("binding again adds nothing").hasSize(14);
+    assertThat(registry.getMeters()).as("binding again adds nothing").hasSize(16);
   }
 
   @Test
