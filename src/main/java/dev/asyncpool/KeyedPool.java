@@ -1399,8 +1399,8 @@ final class KeyedPool<K, R> implements Pool<K, R> {
    *       path or by ours ({@link PoolEntry#retire} says which).
    *   <li>with shutdown: LISTED-BEFORE-RETIRED, as in invalidate (the old instance leaves the map
    *       here, so it is listed in {@code draining} first for a grace period's end to find), and
-   *       SHUTDOWN-SCAN (installed, then {@code closed} read: a scan that missed the new instance
-   *       is made up for here).
+   *       SHUTDOWN-SCAN (installed, then the release of the creator's share reads {@code closed}:
+   *       a scan that missed the new instance is made up for by that release, which closes it).
    * </ul>
    */
   private void swapIn(PoolEntry<K, R> old, PoolEntry<K, R> fresh, CompletableFuture<Void> done) {
@@ -1431,19 +1431,14 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       done.complete(null);
       return;
     }
-    // Handshake SHUTDOWN-SCAN: installed, then this read of `closed`.
-    if (closed) {
-      draining.add(fresh);
-      fresh.retire();
-      if (fresh.isClaimed()) {
-        draining.remove(fresh);
-      }
-    }
     refreshes.increment();
     if (listener != null) {
       listener.refreshed(key, previous, instance); // event: before the old instance's close
     }
-    release(fresh); // the creator's share: the new instance is idle (or leased) from here on
+    // The creator's share: the new instance is idle (or leased) from here on. Handshake
+    // SHUTDOWN-SCAN: installed, then this release reads `closed` after its add; a shutdown whose
+    // scan missed the new instance is made up for there (the release closes it).
+    release(fresh);
     done.complete(null);
   }
 

@@ -276,14 +276,23 @@ class LincheckRaceTest {
     final Pool<String, CheckedResource> pool;
 
     Harness(Duration ttl) {
-      pool =
+      this(ttl, null);
+    }
+
+    /** With a {@code maxLifetime} as well, if not null. */
+    Harness(Duration ttl, Duration maxLifetime) {
+      PoolBuilder<Object, Object> builder =
           Pool.newBuilder()
               .ticker(ticker)
               .scheduler(scheduler)
               .executor(Runnable::run)
               .ttl(ttl)
-              .name("lincheck")
-              .build(key -> {
+              .name("lincheck");
+      if (maxLifetime != null) {
+        builder.maxLifetime(maxLifetime);
+      }
+      pool =
+          builder.build(key -> {
                     CheckedResource r = new CheckedResource(key);
                     created.add(r);
                     return r;
