@@ -10,7 +10,6 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import org.jetbrains.lincheck.Lincheck;
 import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
@@ -22,11 +21,6 @@ import org.junit.jupiter.api.Test;
  * request served in the end, and every instance closed exactly once.
  */
 @Tag("lincheck") // in Lincheck's own JVM, as LincheckRaceTest (see pom.xml)
-@Disabled(
-    "Lincheck 3.7 reports the two scenarios whose racing thread queues a cold key for room as"
-        + " hung, and could not print the trace of one run (IndexOutOfBoundsException in its"
-        + " reporter); the same races pass BoundedPoolTest and RandomizedStressTest with a bound."
-        + " Open in issue 11 until the cause (test or pool) is known.")
 class BoundLincheckTest {
 
   private static final int INVOCATIONS = LincheckRaceTest.INVOCATIONS;
