@@ -133,12 +133,20 @@ class RandomizedStressTest {
   /** Instances the factory made and whose close has not started; never above the bound. */
   static final AtomicInteger existing = new AtomicInteger();
 
-  @ParameterizedTest(name = "ttl={0}ms, invalidate={1}, maxInstances={2}")
+  @ParameterizedTest(name = "ttl={0}ms, invalidate={1}, maxInstances={2}, refresh={3}")
   @CsvSource({
-    "0, false, 0", "2, false, 0", "0, true, 0", "3, true, 0", "3, false, 4", "1, true, 3"
+    "0, false, 0, false",
+    "2, false, 0, false",
+    "0, true, 0, false",
+    "3, true, 0, false",
+    "3, false, 4, false",
+    "1, true, 3, false",
+    "3, false, 0, true",
+    "1, true, 0, true",
+    "3, false, 4, true"
   })
-  void invariantsHoldUnderRandomFaults(long ttlMillis, boolean invalidate, int maxInstances)
-      throws Exception {
+  void invariantsHoldUnderRandomFaults(
+      long ttlMillis, boolean invalidate, int maxInstances, boolean refresh) throws Exception {
     violations.clear();
     existing.set(0);
     if (!KEEP_EVERY_EVENT) {
@@ -147,13 +155,17 @@ class RandomizedStressTest {
     ttlNanos = TimeUnit.MILLISECONDS.toNanos(ttlMillis);
     // Evictions close idle instances before their TTL, as they should: only without a bound is
     // the TTL the only way out.
-    expiryOnly = !invalidate && maxInstances == 0;
+    // A refresh or a lifetime's end closes a replaced instance before its TTL, too.
+    expiryOnly = !invalidate && maxInstances == 0 && !refresh;
     injected.clear();
     long started = System.nanoTime();
     List<FaultyResource> created = new CopyOnWriteArrayList<>();
     PoolBuilder<Object, Object> builder = Pool.newBuilder().ttl(Duration.ofMillis(ttlMillis));
     if (maxInstances > 0) {
       builder.maxInstances(maxInstances).acquireTimeout(Duration.ofSeconds(10));
+    }
+    if (refresh) {
+      builder.maxLifetime(Duration.ofMillis(5)); // replaced often, leased or not
     }
     Pool<String, FaultyResource> pool =
         builder.build(key -> {
@@ -178,6 +190,7 @@ class RandomizedStressTest {
     AtomicInteger leases = new AtomicInteger();
     AtomicInteger failures = new AtomicInteger();
     AtomicInteger invalidations = new AtomicInteger();
+    AtomicInteger refreshes = new AtomicInteger();
     AtomicReference<Throwable> unexpected = new AtomicReference<>();
     ExecutorService threads = Executors.newFixedThreadPool(THREADS);
     CountDownLatch start = new CountDownLatch(1);
@@ -202,6 +215,11 @@ class RandomizedStressTest {
                       invalidations.incrementAndGet();
                       continue;
                     }
+                    if (refresh && op >= 3 && op < 6) {
+                      pool.refresh(key); // its outcome is checked through the instances' fate
+                      refreshes.incrementAndGet();
+                      continue;
+                    }
                     java.util.function.Consumer<FaultyResource> use =
                         r -> {
                           r.leasedNow.incrementAndGet();
@@ -214,7 +232,9 @@ class RandomizedStressTest {
                           // Any other instance seen in the set was leased at some moment while
                           // we hold r (size() is not a snapshot; iteration sees only members).
                           for (FaultyResource other : leased) {
-                            check(invalidate || other == r, "two instances leased: " + key);
+                            check(
+                                invalidate || refresh || other == r,
+                                "two instances leased: " + key);
                           }
                           if (random.nextInt(8) == 0) {
                             Thread.yield();
@@ -269,20 +289,22 @@ class RandomizedStressTest {
     PoolStats stats = pool.stats();
     assertThat(stats.live()).isZero();
     assertThat(stats.closes() + stats.closeFailures()).isEqualTo(created.size());
-    assertLoggedOncePerFailure(stats);
+    assertLoggedOncePerFailure(stats, refresh);
     System.out.printf(
-        "stress ttl=%dms invalidate=%b maxInstances=%d, %d threads x %,d ops in %.1f s:"
-            + " %,d leases, %,d"
-            + " invalidations, %,d failures seen by callers, %,d instances created, %,d closed"
+        "stress ttl=%dms invalidate=%b maxInstances=%d refresh=%b, %d threads x %,d ops in"
+            + " %.1f s: %,d leases, %,d invalidations, %,d refreshes asked,"
+            + " %,d failures seen by callers, %,d instances created, %,d closed"
             + " (%,d of them by a close that failed), %,d expired; injected %s; %s%n",
         ttlMillis,
         invalidate,
         maxInstances,
+        refresh,
         THREADS,
         OPS_PER_THREAD,
         (System.nanoTime() - started) / 1e9,
         leases.get(),
         invalidations.get(),
+        refreshes.get(),
         failures.get(),
         created.size(),
         stats.closes() + stats.closeFailures(),
@@ -297,9 +319,23 @@ class RandomizedStressTest {
    * pool, its key and the cause, each failed creation one DEBUG; the shutdown is one DEBUG line,
    * and nothing is an ERROR (the pool's own invariants held) or anything else.
    */
-  private static void assertLoggedOncePerFailure(PoolStats stats) {
+  private static void assertLoggedOncePerFailure(PoolStats stats, boolean refresh) {
     assertThat(PoolLog.lines(Level.ERROR)).isEmpty();
     if (!KEEP_EVERY_EVENT) {
+      return;
+    }
+    if (refresh) {
+      // A failed replacement is a WARN (or a DEBUG once the pool is closing), beside the DEBUG of
+      // its failed creation; a refresh asked within a creation of its key fails with it.
+      String refreshFailed = "WARN asyncpool: refreshing key [a-l] failed; its current instance"
+          + " stays in service \\| .*";
+      assertThat(PoolLog.lines(Level.WARN))
+          .filteredOn(line -> line.matches(refreshFailed))
+          .hasSizeLessThanOrEqualTo((int) stats.refreshFailures());
+      assertThat(PoolLog.lines(Level.WARN))
+          .filteredOn(line -> !line.matches(refreshFailed))
+          .hasSize((int) stats.closeFailures());
+      assertThat(stats.refreshes()).as("instances replaced").isPositive();
       return;
     }
     String forKey = " for key [a-l] failed \\| ";
