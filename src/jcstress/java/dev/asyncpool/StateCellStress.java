@@ -47,7 +47,7 @@ final class StateCellStress {
   }
 
   /** {@link PoolEntry#release}'s answer as a result code (the pool stamps an idle state). */
-  static int release(PoolEntry<?, ?> entry) {
+  static int released(PoolEntry<?, ?> entry) {
     long state = entry.release();
     return state == PoolEntry.KEPT ? NOTHING : state == PoolEntry.CLAIM ? CLAIMED_CLOSE : MADE_IDLE;
   }
@@ -135,7 +135,7 @@ final class StateCellStress {
 
     @Actor
     public void release(III_Result r) {
-      r.r1 = release(entry);
+      r.r1 = released(entry);
     }
 
     @Actor
@@ -190,12 +190,12 @@ final class StateCellStress {
 
     @Actor
     public void first(IIII_Result r) {
-      r.r1 = release(entry);
+      r.r1 = released(entry);
     }
 
     @Actor
     public void second(IIII_Result r) {
-      r.r2 = release(entry);
+      r.r2 = released(entry);
     }
 
     @Arbiter
@@ -217,12 +217,12 @@ final class StateCellStress {
 
     @Actor
     public void first(IIII_Result r) {
-      r.r1 = release(entry);
+      r.r1 = released(entry);
     }
 
     @Actor
     public void second(IIII_Result r) {
-      r.r2 = release(entry);
+      r.r2 = released(entry);
     }
 
     @Arbiter
@@ -278,7 +278,7 @@ final class StateCellStress {
 
     @Actor
     public void release(ZII_Result r) {
-      r.r2 = release(entry);
+      r.r2 = released(entry);
     }
 
     @Arbiter
