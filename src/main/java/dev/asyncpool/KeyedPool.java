@@ -1859,70 +1859,8 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       if (config == null) {
         throw new InvalidObjectException("config is missing");
       }
-      requireValid(config.ttl() == null, "ttl is missing");
-      requireValid(config.ttl().isNegative(), "ttl must not be negative: %s", config.ttl());
-      requirePositive("openTimeout", config.openTimeout());
-      requirePositive("closeTimeout", config.closeTimeout());
-      requireValid(config.name() == null, "name is missing");
-      requireValid(config.name().isBlank(), "name must not be blank: '%s'", config.name());
-      requireValid(config.lifecycle() == null, "lifecycle is missing");
-      boolean sync = config.factory() != null;
-      boolean async = config.asyncFactory() != null;
-      requireValid(
-          sync == async,
-          "exactly one of factory and asyncFactory must be set: %s",
-          sync ? "both are" : "neither is");
-      requireValid(
-          async && config.lifecycle() != ResourceLifecycle.asyncResource(),
-          "an asyncFactory opens AsyncResources only, not with %s",
-          config.lifecycle());
-      requireValid(config.maxWeight() <= 0, "maxWeight must be positive: %s", config.maxWeight());
-      requireValid(
-          config.maxConcurrentCreations() <= 0,
-          "maxConcurrentCreations must be positive: %s",
-          config.maxConcurrentCreations());
-      requireValid(config.acquireTimeout() == null, "acquireTimeout is missing");
-      requireValid(
-          config.acquireTimeout().isNegative(),
-          "acquireTimeout must not be negative: %s",
-          config.acquireTimeout());
-      requireValid(
-          config.weigher() != null && config.maxWeight() == Long.MAX_VALUE,
-          "a weigher needs maxWeight");
-      requireValid(
-          config.maxLifetime() != null
-              && (config.maxLifetime().isNegative() || config.maxLifetime().isZero()),
-          "maxLifetime must be positive: %s",
-          config.maxLifetime());
-      Duration initial = config.retryBackoffInitial();
-      Duration max = config.retryBackoffMax();
-      requireValid(
-          (initial == null) != (max == null),
-          "retryBackoff needs both initial and max: %s is missing",
-          initial == null ? "initial" : "max");
-      if (initial != null) {
-        requirePositive("retryBackoff initial", initial);
-        requireValid(
-            max.compareTo(initial) < 0,
-            "retryBackoff max must be at least initial %s: %s",
-            initial,
-            max);
-      }
+      config.requireValid();
       return config.sharedId() == null ? new KeyedPool<>(config) : SharedPools.resolve(config);
-    }
-
-    private static void requirePositive(String setting, Duration value)
-        throws InvalidObjectException {
-      requireValid(value == null, "%s is missing", setting);
-      requireValid(
-          value.isNegative() || value.isZero(), "%s must be positive: %s", setting, value);
-    }
-
-    private static void requireValid(boolean invalid, String format, Object... args)
-        throws InvalidObjectException {
-      if (invalid) {
-        throw new InvalidObjectException(String.format(format, args));
-      }
     }
   }
 

@@ -1,5 +1,6 @@
 package dev.asyncpool;
 
+import java.io.InvalidObjectException;
 import java.time.Duration;
 import java.util.UUID;
 import java.util.concurrent.CompletionStage;
@@ -176,6 +177,79 @@ record PoolConfig<K, R>(
       return duration.toNanos();
     } catch (ArithmeticException tooLong) {
       return Long.MAX_VALUE;
+    }
+  }
+
+  /**
+   * Checks what the builder checked when the settings were set, for settings that came from a
+   * stream: a stream may carry any settings, and a pool must never run on ones no builder
+   * accepts. Each message names the bad value, as the builder's do.
+   *
+   * @throws InvalidObjectException naming the first setting no builder accepts
+   */
+  void requireValid() throws InvalidObjectException {
+    requireValid(ttl() == null, "ttl is missing");
+    requireValid(ttl().isNegative(), "ttl must not be negative: %s", ttl());
+    requirePositive("openTimeout", openTimeout());
+    requirePositive("closeTimeout", closeTimeout());
+    requireValid(name() == null, "name is missing");
+    requireValid(name().isBlank(), "name must not be blank: '%s'", name());
+    requireValid(lifecycle() == null, "lifecycle is missing");
+    boolean sync = factory() != null;
+    boolean async = asyncFactory() != null;
+    requireValid(
+        sync == async,
+        "exactly one of factory and asyncFactory must be set: %s",
+        sync ? "both are" : "neither is");
+    requireValid(
+        async && lifecycle() != ResourceLifecycle.asyncResource(),
+        "an asyncFactory opens AsyncResources only, not with %s",
+        lifecycle());
+    requireValid(maxWeight() <= 0, "maxWeight must be positive: %s", maxWeight());
+    requireValid(
+        maxConcurrentCreations() <= 0,
+        "maxConcurrentCreations must be positive: %s",
+        maxConcurrentCreations());
+    requireValid(acquireTimeout() == null, "acquireTimeout is missing");
+    requireValid(
+        acquireTimeout().isNegative(),
+        "acquireTimeout must not be negative: %s",
+        acquireTimeout());
+    requireValid(
+        weigher() != null && maxWeight() == Long.MAX_VALUE,
+        "a weigher needs maxWeight");
+    requireValid(
+        maxLifetime() != null
+            && (maxLifetime().isNegative() || maxLifetime().isZero()),
+        "maxLifetime must be positive: %s",
+        maxLifetime());
+    Duration initial = retryBackoffInitial();
+    Duration max = retryBackoffMax();
+    requireValid(
+        (initial == null) != (max == null),
+        "retryBackoff needs both initial and max: %s is missing",
+        initial == null ? "initial" : "max");
+    if (initial != null) {
+      requirePositive("retryBackoff initial", initial);
+      requireValid(
+          max.compareTo(initial) < 0,
+          "retryBackoff max must be at least initial %s: %s",
+          initial,
+          max);
+    }
+  }
+
+  private static void requirePositive(String setting, Duration value)
+      throws InvalidObjectException {
+    requireValid(value == null, "%s is missing", setting);
+    requireValid(
+        value.isNegative() || value.isZero(), "%s must be positive: %s", setting, value);
+  }
+
+  private static void requireValid(boolean invalid, String format, Object... args)
+      throws InvalidObjectException {
+    if (invalid) {
+      throw new InvalidObjectException(String.format(format, args));
     }
   }
 }
