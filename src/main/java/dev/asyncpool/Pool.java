@@ -32,7 +32,11 @@ import java.util.function.Function;
  *   <li>An instance is never closed while leased and never handed out once its close began; it is
  *       closed exactly once, off the thread that released it.
  *   <li>Failures of the factory or of {@code openAsync} reach every caller that waited for that
- *       attempt, and are not remembered: the next request tries afresh.
+ *       attempt, and are not remembered: the next request tries afresh (unless a {@linkplain
+ *       PoolBuilder#retryBackoff retry backoff} is set).
+ *   <li>An instance is replaced with no gap by {@link #refresh}, or when its {@linkplain
+ *       PoolBuilder#maxLifetime lifetime} ends: requests meanwhile get the old one, which closes
+ *       at its last release.
  *   <li>A failing close is logged with its key and counted; it never stops other closes.
  * </ul>
  *
