@@ -500,39 +500,59 @@ final class Expiry<K, R> {
   void evict(Bound<K, R> bound) {
     taskLock.lock();
     try {
-      if (sink.isClosed()) {
-        return;
-      }
-      long need = bound.toEvict();
-      if (need <= 0) {
-        return;
-      }
-      long now = advanceEpoch(ticker.read());
-      List<PoolEntry<K, R>> victims = new ArrayList<>();
-      List<PoolEntry<K, R>> expired = new ArrayList<>();
-      ArrayDeque<Due<K, R>> recent = new ArrayDeque<>();
-      while (need > 0) {
-        int expiredBefore = expired.size();
-        PoolEntry<K, R> victim = claimLeastRecentlyReleased(now, expired, recent);
-        // Entries found due on the way expire as usual; they make room as well.
-        for (int i = expiredBefore; i < expired.size(); i++) {
-          need -= makesRoom(bound, expired.get(i));
-        }
-        if (victim == null) {
-          break;
-        }
-        need -= makesRoom(bound, victim);
-        victims.add(victim);
-      }
-      dueHeap.addAll(recent); // the recently released ones not needed: filed back as they were
-      if (!expired.isEmpty()) {
-        sink.expired(expired);
-      }
-      if (!victims.isEmpty()) {
-        sink.evicted(victims);
-      }
+      evictLocked(bound);
     } finally {
       taskLock.unlock();
+    }
+  }
+
+  /**
+   * {@link #evict}, if the task lock is free now; false, having done nothing, if the task or
+   * another eviction holds it. For a request's own thread, which must not wait for the lock.
+   */
+  boolean tryEvict(Bound<K, R> bound) {
+    if (!taskLock.tryLock()) {
+      return false;
+    }
+    try {
+      evictLocked(bound);
+      return true;
+    } finally {
+      taskLock.unlock();
+    }
+  }
+
+  private void evictLocked(Bound<K, R> bound) {
+    if (sink.isClosed()) {
+      return;
+    }
+    long need = bound.toEvict();
+    if (need <= 0) {
+      return;
+    }
+    long now = advanceEpoch(ticker.read());
+    List<PoolEntry<K, R>> victims = new ArrayList<>();
+    List<PoolEntry<K, R>> expired = new ArrayList<>();
+    ArrayDeque<Due<K, R>> recent = new ArrayDeque<>();
+    while (need > 0) {
+      int expiredBefore = expired.size();
+      PoolEntry<K, R> victim = claimLeastRecentlyReleased(now, expired, recent);
+      // Entries found due on the way expire as usual; they make room as well.
+      for (int i = expiredBefore; i < expired.size(); i++) {
+        need -= makesRoom(bound, expired.get(i));
+      }
+      if (victim == null) {
+        break;
+      }
+      need -= makesRoom(bound, victim);
+      victims.add(victim);
+    }
+    dueHeap.addAll(recent); // the recently released ones not needed: filed back as they were
+    if (!expired.isEmpty()) {
+      sink.expired(expired);
+    }
+    if (!victims.isEmpty()) {
+      sink.evicted(victims);
     }
   }
 

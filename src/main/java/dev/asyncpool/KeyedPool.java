@@ -888,7 +888,28 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         timer.cancel(false); // granted meanwhile, by a release on another thread
       }
     }
-    requestEviction();
+    evictHere();
+  }
+
+  /**
+   * Evicts for a request that must wait for room on its own thread, if the expiry task's lock is
+   * free, rather than through a run on the scheduler: the victims' closes start a scheduler hop
+   * sooner, and a request that may not wait ({@code acquireTimeout(ZERO)}) fails in its own call.
+   * The lock taken, or the eviction failing, it asks for a run instead.
+   */
+  private void evictHere() {
+    boolean evicted;
+    try {
+      evicted = !closed && expiry.tryEvict(bound);
+    } catch (Throwable t) {
+      log.error("{}: an eviction failed; it is tried again on the scheduler", name, t);
+      evicted = false;
+    }
+    if (evicted) {
+      failImpatient();
+    } else {
+      requestEviction();
+    }
   }
 
   /** Starts the creations the bound just let in; any thread, outside the bound's lock. */
@@ -1627,6 +1648,11 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       return;
     }
     expiry.evict(bound);
+    failImpatient();
+  }
+
+  /** Fails the waiters that may not wait ({@code acquireTimeout(ZERO)}) and found no room. */
+  private void failImpatient() {
     List<Ticket<K, R>> ready = new ArrayList<>();
     int waiting = bound.waiting();
     for (Ticket<K, R> ticket : bound.withdrawImpatient(ready)) {
