@@ -1,0 +1,56 @@
+package dev.asyncpool;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Function;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/** Review of issue 12's refresh: failing tests, one per bug found. */
+@Timeout(30)
+class RefreshReviewTest extends PoolTestSupport {
+
+  private static final Duration TTL = Duration.ofMinutes(5);
+
+  /** Instances after the first open only when the test completes their open. */
+  final List<CompletableFuture<Void>> pendingOpens = new CopyOnWriteArrayList<>();
+
+  private Function<String, TestResource> laterOpensPending() {
+    return prepared(
+        r -> {
+          if (factory.created.size() > 1) {
+            CompletableFuture<Void> open = new CompletableFuture<>();
+            pendingOpens.add(open);
+            r.onOpen = () -> open;
+          }
+        });
+  }
+
+  /**
+   * Bug: a grace period's end scans the map and {@code draining}; a refresh's replacement is in
+   * neither while it is created, so closeAsync(ZERO) does not end it: the shutdown waits for its
+   * open, or its openTimeout (60 s by default), where a cold key's creation is ended at once.
+   */
+  @Test
+  void gracePeriodEndAlsoEndsAReplacementStillBeingCreated() {
+    pool = settings().ttl(TTL).build(laterOpensPending());
+    lease("a");
+    CompletableFuture<Void> refreshed = pool.refresh("a");
+    assertThat(factory.created).hasSize(2);
+
+    CompletableFuture<Void> shutdown = pool.closeAsync(Duration.ZERO);
+
+    assertThat(refreshed).as("the replacement's creation ended with the grace period").isDone();
+    assertThat(shutdown).as("a grace period of zero ends every creation at once").isDone();
+    pendingOpens.get(0).complete(null);
+    assertThat(factory.created.get(1).closes).as("never handed out, closed once").hasValue(1);
+    assertThat(pool.stats().live()).isZero();
+  }
+
+}
