@@ -53,4 +53,28 @@ class RefreshReviewTest extends PoolTestSupport {
     assertThat(pool.stats().live()).isZero();
   }
 
+  /**
+   * Bug: {@code refresh} removes its future from {@code refreshing} in a whenComplete registered
+   * before the copy it returns; CompletableFuture runs dependents last-in first-out, so the caller
+   * sees its refresh complete while it is still listed. A refresh asked for then (in a callback,
+   * or on another thread woken by join()) is handed the completed one's copy: nothing is created.
+   */
+  @Test
+  void aRefreshAskedForAfterTheLastOneCompletedRunsAgain() {
+    pool = settings().ttl(TTL).build(laterOpensPending());
+    lease("a");
+    AtomicReference<CompletableFuture<Void>> second = new AtomicReference<>();
+    CompletableFuture<Void> first = pool.refresh("a");
+    first.thenRun(() -> second.set(pool.refresh("a")));
+
+    pendingOpens.get(0).complete(null); // the first refresh completes; its caller asks again
+
+    assertThat(first).succeedsWithin(Duration.ZERO);
+    assertThat(factory.created)
+        .as("the second refresh, asked for after the first completed, made an instance")
+        .hasSize(3);
+    pendingOpens.get(1).complete(null);
+    assertThat(second.get()).succeedsWithin(Duration.ZERO);
+  }
+
 }
