@@ -77,4 +77,40 @@ class RefreshReviewTest extends PoolTestSupport {
     assertThat(second.get()).succeedsWithin(Duration.ZERO);
   }
 
+  /**
+   * Bug: when the swap itself fails (the key's hashCode throws in swapIn), the replacement is
+   * closed unused and the old instance stays, yet the refresh's future completes normally. The
+   * contract: on failure the old instance stays in service and the future fails with the cause.
+   */
+  @Test
+  void aSwapThatFailsFailsTheRefresh() {
+    InvalidateFaultsTest.TrippingKey key = new InvalidateFaultsTest.TrippingKey();
+    Pool<InvalidateFaultsTest.TrippingKey, TestResource> keyed =
+        settings()
+            .ttl(TTL)
+            .build(
+                k -> {
+                  TestResource r = factory.apply(k);
+                  if (factory.created.size() == 2) {
+                    key.throwOnCall(1); // the next hashCode: swapIn's map.replace
+                  }
+                  return r;
+                });
+    keyed.get(key).close();
+    TestResource old = factory.created.get(0);
+
+    CompletableFuture<Void> refreshed = keyed.refresh(key);
+
+    assertThat(factory.created.get(1).closes).as("the replacement, closed unused").hasValue(1);
+    try (Lease<TestResource> lease = keyed.get(key)) {
+      assertThat(lease.get()).as("the old instance stays in service").isSameAs(old);
+    }
+    assertThat(refreshed)
+        .as("nothing was replaced: the refresh must fail with the cause")
+        .failsWithin(Duration.ZERO)
+        .withThrowableOfType(ExecutionException.class)
+        .withRootCauseInstanceOf(IllegalStateException.class);
+    keyed.closeAsync();
+  }
+
 }
