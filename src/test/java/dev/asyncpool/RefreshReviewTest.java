@@ -113,4 +113,35 @@ class RefreshReviewTest extends PoolTestSupport {
     keyed.closeAsync();
   }
 
+  /**
+   * Bug: swapIn hands an idle old instance to closeLater before it tells onRefreshed, whose
+   * comment says "event: before the old instance's close". With a direct executor the listener
+   * hears onClosed(old) first, then onRefreshed(old -> new), about an instance already closed.
+   */
+  @Test
+  void onRefreshedComesBeforeTheOldInstancesClose() {
+    List<String> events = new CopyOnWriteArrayList<>();
+    pool =
+        settings()
+            .ttl(TTL)
+            .listener(
+                new PoolListener<String, TestResource>() {
+                  @Override
+                  public void onRefreshed(String k, TestResource previous, TestResource fresh) {
+                    events.add("refreshed " + factory.created.indexOf(previous));
+                  }
+
+                  @Override
+                  public void onClosed(String k, TestResource resource, Duration closeTime) {
+                    events.add("closed " + factory.created.indexOf(resource));
+                  }
+                })
+            .build(factory);
+    lease("a");
+
+    pool.refresh("a").join();
+
+    assertThat(events).containsExactly("refreshed 0", "closed 0");
+  }
+
 }
