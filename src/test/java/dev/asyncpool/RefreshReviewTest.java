@@ -144,4 +144,35 @@ class RefreshReviewTest extends PoolTestSupport {
     assertThat(events).containsExactly("refreshed 0", "closed 0");
   }
 
+  /**
+   * Bug: a factory (or openAsync) asking for a refresh of its own key is handed the running
+   * refresh's future, which can only complete after that factory returns: joined, it deadlocks
+   * until openTimeout, then fails the refresh and starts the key's backoff. get() and acquire()
+   * refuse such a request at once (the creation's runsOn check); refresh does not.
+   */
+  @Test
+  void aFactoryAskingToRefreshItsOwnKeyIsRefusedAtOnce() {
+    AtomicReference<CompletableFuture<Void>> inner = new AtomicReference<>();
+    AtomicReference<Pool<String, TestResource>> self = new AtomicReference<>();
+    pool =
+        settings()
+            .ttl(TTL)
+            .build(
+                k -> {
+                  TestResource r = factory.apply(k);
+                  if (factory.created.size() == 2) {
+                    inner.set(self.get().refresh(k)); // from inside the refresh's own factory
+                  }
+                  return r;
+                });
+    self.set(pool);
+    lease("a");
+
+    CompletableFuture<Void> refreshed = pool.refresh("a");
+
+    assertThat(refreshed).succeedsWithin(Duration.ZERO);
+    assertThat(inner.get())
+        .as("refused at once, not a future only its own caller's return can complete")
+        .isCompletedExceptionally();
+  }
 }
