@@ -175,4 +175,29 @@ class RefreshReviewTest extends PoolTestSupport {
         .as("refused at once, not a future only its own caller's return can complete")
         .isCompletedExceptionally();
   }
+
+  /**
+   * Bug: scheduleLifetime's task is never cancelled, and it holds the pool strongly (only the
+   * entry weakly). After shutdown (and after an instance closes for any other reason) it stays
+   * scheduled until the lifetime would have ended, keeping the closed pool reachable; with TTL
+   * churn the scheduler holds one such task per instance ever opened in the last maxLifetime.
+   * Backoff cancels its tasks at shutdown for this very reason.
+   */
+  @Test
+  void shutdownLeavesNoLifetimeTaskScheduled() {
+    pool = settings().ttl(TTL).maxLifetime(Duration.ofHours(1)).build(factory);
+    for (int i = 0; i < 3; i++) {
+      lease("a");
+      pool.invalidate("a"); // closed: its lifetime no longer matters
+    }
+    lease("a");
+
+    assertThat(pool.closeAsync()).succeedsWithin(Duration.ZERO);
+    scheduler.advance(TTL.plusMinutes(1)); // the expiry task's last run: it finds the pool closed
+
+    assertThat(scheduler.pending())
+        .as("nothing keeps the closed pool reachable (an hour of lifetime tasks)")
+        .isZero();
+  }
+
 }
