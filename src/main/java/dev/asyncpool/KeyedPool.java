@@ -252,7 +252,10 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   private final transient LongAdder refreshFailures = new LongAdder();
 
   /** Refreshes under way, by key: one at a time per key, whoever asks (see {@link #refresh}). */
-  private final transient ConcurrentHashMap<K, CompletableFuture<Void>> refreshing =
+  private final transient ConcurrentHashMap<K, Refreshing> refreshing = new ConcurrentHashMap<>();
+
+  /** Lifetime timers of open instances (see {@link #scheduleLifetime}), cancelled at the end. */
+  private final transient ConcurrentHashMap<PoolEntry<K, R>, ScheduledFuture<?>> lifetimes =
       new ConcurrentHashMap<>();
 
   // ---- The bound (see Bound); all null or unused in an unbounded pool ----
@@ -1312,6 +1315,12 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       startGranted(bound.release(counted.weight, counted.makesRoom));
     }
     draining.remove(entry); // handshake DRAIN-CLAIM: claimed before, unlisted now
+    if (maxLifetimeNanos != Long.MAX_VALUE) {
+      ScheduledFuture<?> lifetime = lifetimes.remove(entry);
+      if (lifetime != null) {
+        lifetime.cancel(false); // closed before its lifetime ended: nothing left to replace
+      }
+    }
     if (live.decrementAndGet() == 0 && closed) { // handshake LAST-CLOSE
       terminate();
     }
@@ -1336,18 +1345,41 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     if (closed) {
       return CompletableFuture.failedFuture(closedException());
     }
-    CompletableFuture<Void> mine = new CompletableFuture<>();
-    CompletableFuture<Void> running = refreshing.putIfAbsent(key, mine);
+    Refreshing mine = new Refreshing();
+    Refreshing running = refreshing.putIfAbsent(key, mine);
     if (running != null) {
-      return running.copy(); // single flight: a refresh of this key is under way already
+      Creation<?> creation = running.creation;
+      if (creation != null && creation.runsOn(Thread.currentThread())) {
+        // The replacement's own factory or open asks for it: it would wait for itself.
+        creation.askedForItself = true;
+        return CompletableFuture.failedFuture(recursiveException(key));
+      }
+      return running.result.copy(); // single flight: a refresh of this key is under way
     }
-    mine.whenComplete((ignored, failure) -> refreshing.remove(key, mine));
+    // Unlisted before its result completes: a refresh asked for from a callback of that result
+    // (or by a thread it wakes) must start anew, not find this one, already over.
+    CompletableFuture<Void> done = new CompletableFuture<>();
+    done.whenComplete(
+        (ignored, failure) -> {
+          refreshing.remove(key, mine);
+          if (failure != null) {
+            mine.result.completeExceptionally(failure);
+          } else {
+            mine.result.complete(null);
+          }
+        });
     try {
-      startRefresh(key, expected, mine);
+      startRefresh(key, expected, mine, done);
     } catch (Throwable t) {
-      mine.completeExceptionally(t); // the weigher threw, or the pool rejected the request
+      done.completeExceptionally(t); // the weigher threw, or the key is within its backoff
     }
-    return mine.copy(); // a caller that cancels its copy stops nobody else's
+    return mine.result.copy(); // a caller that cancels its copy stops nobody else's
+  }
+
+  /** A refresh under way: what its callers get, and its replacement's creation once started. */
+  private static final class Refreshing {
+    final CompletableFuture<Void> result = new CompletableFuture<>();
+    volatile Creation<?> creation;
   }
 
   /**
@@ -1357,7 +1389,8 @@ final class KeyedPool<K, R> implements Pool<K, R> {
    * With {@code expected} set (a lifetime's end), only that entry is replaced: if it is no longer
    * the key's, nothing is done.
    */
-  private void startRefresh(K key, PoolEntry<K, R> expected, CompletableFuture<Void> done) {
+  private void startRefresh(
+      K key, PoolEntry<K, R> expected, Refreshing refresh, CompletableFuture<Void> done) {
     PoolEntry<K, R> old = map.get(key);
     if (expected != null && old != expected) {
       done.complete(null); // replaced, or gone, since its lifetime ended: nothing left to do
@@ -1385,7 +1418,11 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     PoolEntry<K, R> fresh =
         bound == null ? PoolEntry.creating(key, creationStart()) : newCounted(key);
     live.incrementAndGet(); // counted before anything can end it; see retainOrCreate
+    // Listed while it is in neither the map nor (yet) its place: a grace period's end finds it
+    // here and ends its creation, as it ends a cold key's. finish() unlists it at its end.
+    draining.add(fresh);
     Creation<R> creation = creationOf(fresh.value);
+    refresh.creation = creation;
     creation.future.whenComplete(
         (instance, failure) -> {
           if (failure != null) {
@@ -1431,30 +1468,36 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     // Handshake LISTED-BEFORE-RETIRED: listed before it can leave the map.
     draining.add(old);
     boolean replaced;
+    Throwable swapFailure = null;
     try {
       replaced = map.replace(key, old, fresh) || map.putIfAbsent(key, fresh) == null;
     } catch (Throwable t) {
       replaced = false; // the key's equals or hashCode threw: the replacement is closed unused
-      log.warn("{}: swapping in the new instance of key {} failed", name, describe(key), t);
+      swapFailure = t;
     }
     int retired = replaced ? old.retire() : -1;
     if (old.isClaimed()) {
       draining.remove(old); // handshake DRAIN-CLAIM: closing by one path or another already
     }
-    if (retired > 0) {
-      closeLater(old, previous); // idle: closed now; out of the map already
-    }
     if (!replaced) {
-      // Another instance took the key's place since the old one went: ours is not needed. We
-      // hold its only share (it was never in the map), so this release closes it.
+      // Another instance took the key's place since the old one went, or the swap failed: ours
+      // is not needed. We hold its only share (it was never in the map), so this release
+      // closes it.
       fresh.retire();
       release(fresh);
-      done.complete(null);
+      if (swapFailure != null) {
+        refreshFailed(old, swapFailure, done); // the old instance stays in service
+      } else {
+        done.complete(null);
+      }
       return;
     }
     refreshes.increment();
     if (listener != null) {
       listener.refreshed(key, previous, instance); // event: before the old instance's close
+    }
+    if (retired > 0) {
+      closeLater(old, previous); // idle: closed now; out of the map already
     }
     // The creator's share: the new instance is idle (or leased) from here on. Handshake
     // SHUTDOWN-SCAN: installed, then this release reads `closed` after its add; a shutdown whose
@@ -1473,7 +1516,15 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   private void scheduleLifetime(PoolEntry<K, R> entry) {
     long spread = (long) (ThreadLocalRandom.current().nextDouble() * (maxLifetimeNanos / 10));
     WeakReference<PoolEntry<K, R>> ref = new WeakReference<>(entry);
-    schedule(() -> lifetimeEnded(ref), maxLifetimeNanos - spread);
+    ScheduledFuture<?> timer = schedule(() -> lifetimeEnded(ref), maxLifetimeNanos - spread);
+    lifetimes.put(entry, timer);
+    // Races with the entry's end (finish() unlists and cancels) and with shutdown: we listed,
+    // then read CLAIMED; finish() claimed before it unlists. One of us cancels the timer.
+    if (entry.isClaimed() || closed) {
+      if (lifetimes.remove(entry, timer)) {
+        timer.cancel(false);
+      }
+    }
   }
 
   /**
@@ -1519,7 +1570,8 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   }
 
   /** The replacement failed: the old instance stays in service. */
-  private void refreshFailed(PoolEntry<K, R> old, Throwable failure, CompletableFuture<Void> done) {
+  private void refreshFailed(
+      PoolEntry<K, R> old, Throwable failure, CompletableFuture<Void> done) {
     refreshFailures.increment();
     if (closed) {
       // Shut down meanwhile: the replacement was ended with the rest; nothing went wrong.
@@ -1706,6 +1758,11 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     if (backoff != null) {
       backoff.shutdown(); // cancels its tasks: none keeps the pool reachable
     }
+    // Lifetimes too; one scheduled from now on sees `closed` and cancels itself.
+    for (ScheduledFuture<?> lifetime : lifetimes.values()) {
+      lifetime.cancel(false);
+    }
+    lifetimes.clear();
     for (PoolEntry<K, R> entry : map.values()) {
       // Idle: claimed and closed now. Leased or being created: retired, closed by the last
       // release or by the end of the creation. Handshake LISTED-BEFORE-RETIRED, as in invalidate: a
