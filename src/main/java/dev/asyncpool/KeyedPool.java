@@ -135,6 +135,17 @@ import org.slf4j.LoggerFactory;
  * the bound's lock (see {@link #gaveUp} and {@link #joined}); an acquire timeout, a grant and a
  * withdrawal settle each ticket once, under the same lock.
  *
+ * <h3>Refresh and max lifetime</h3>
+ *
+ * {@link #refresh} creates the replacement as a cold key's creation (single flight per key
+ * through {@code refreshing}; through the bound's tickets when bounded), but out of the map, so
+ * that the old instance serves every request meanwhile; {@link #swapIn} then replaces the old
+ * entry with the new one in the map and retires the old one, which closes at its last release.
+ * Its races with invalidate, expiry, eviction, a newer creation and shutdown are argued at
+ * {@link #swapIn} and model-checked by {@code RefreshLincheckTest}. {@code maxLifetime} schedules
+ * one task per opened instance ({@link #scheduleLifetime}), cancelled when it closes; at its end
+ * an idle instance is claimed with the expiry's CAS and closed, a leased one is refreshed.
+ *
  * <h3>Retry backoff</h3>
  *
  * With {@code retryBackoff} set, {@link Backoff} remembers failing keys. The pool only calls it:

@@ -61,8 +61,9 @@ import java.util.concurrent.Future;
  *   <li>SHUTDOWN-SCAN: a release makes the entry idle, then reads {@code closed}; shutdown sets
  *       {@code closed}, then retires every entry in the map. The release closes the entry, or
  *       shutdown finds it idle and claims it. A new entry is installed, then {@code begin} reads
- *       {@code closed}, with the same outcome. ({@code onIdle}, {@code begin}, {@code
- *       closeAsync}.)
+ *       {@code closed}, with the same outcome. A refresh's replacement is installed by {@code
+ *       swapIn}, then the release of its creator's share reads {@code closed}, with the same
+ *       outcome again. ({@code onIdle}, {@code begin}, {@code swapIn}, {@code closeAsync}.)
  *   <li>LAST-CLOSE: a finished close decrements {@code live}, then reads {@code closed};
  *       shutdown sets {@code closed}, then reads {@code live}. One of them completes the shutdown.
  *       ({@code finish}, {@code shutdown}.)
@@ -72,8 +73,10 @@ import java.util.concurrent.Future;
  *       instance, or the grace period's end closes it. ({@code opened}, {@code forceCloseLeased}.)
  *   <li>LISTED-BEFORE-RETIRED: {@code invalidate} and shutdown list an entry in {@code draining},
  *       then retire it, after which a request may remove it from the map; a grace period's end
- *       scans the map, then {@code draining}. It finds the entry in one or the other. ({@code
- *       invalidate}, {@code shutdown}, {@code forceCloseLeased}.)
+ *       scans the map, then {@code draining}. It finds the entry in one or the other. A refresh
+ *       lists the old entry before its swap takes it out of the map, and its replacement from its
+ *       creation's start (it is in no map until the swap) to its finish. ({@code invalidate},
+ *       {@code shutdown}, {@code swapIn}, {@code startRefresh}, {@code forceCloseLeased}.)
  *   <li>DRAIN-CLAIM: the same lister then reads CLAIMED; the entry's closer sets CLAIMED, then
  *       (in {@code finish}) removes it from {@code draining}. The closer removes it, or the lister
  *       sees the claim and does. ({@code invalidate}, {@code shutdown}, {@code finish}.)
