@@ -508,10 +508,14 @@ final class Expiry<K, R> {
 
   /**
    * {@link #evict}, if the task lock is free now; false, having done nothing, if the task or
-   * another eviction holds it. For a request's own thread, which must not wait for the lock.
+   * another eviction holds it (this thread included). For a request's own thread, which must not
+   * wait for the lock.
    */
   boolean tryEvict(Bound<K, R> bound) {
-    if (!taskLock.tryLock()) {
+    // Not from inside a run of our own (the lock is reentrant): a close that an executor runs
+    // inline can ask for room from within the task's own hand-off of what it claimed, and a
+    // nested eviction there would consume the queue under the run's feet (its carried head).
+    if (taskLock.isHeldByCurrentThread() || !taskLock.tryLock()) {
       return false;
     }
     try {
