@@ -31,7 +31,8 @@ import java.util.jar.JarFile;
  * <p>Arguments: the base jar and the candidate jar. {@code -Dbench.rounds=N} (default 6), {@code
  * -Dbench.extra=m1,m2}: further {@code WarmLease} methods run on the candidate only (settings the
  * base lacks, such as {@code asyncpoolLifecycle}), {@code -Dbench.out=dir} (default {@code
- * target/commit-pairs}), {@code -Dbench.quick=true}: a smoke run of the machinery, not for the
+ * target/commit-pairs}), {@code -Dbench.reportOnly=true}: the report again from the results
+ * already there, {@code -Dbench.quick=true}: a smoke run of the machinery, not for the
  * record. {@code .ci/bench-commits} builds the jars and runs this.
  */
 public final class CommitPairs {
@@ -40,6 +41,9 @@ public final class CommitPairs {
   private static final String EXTRA = System.getProperty("bench.extra", "");
   private static final Path OUT = Path.of(System.getProperty("bench.out", "target/commit-pairs"));
   private static final boolean QUICK = Boolean.getBoolean("bench.quick");
+
+  /** {@code -Dbench.reportOnly=true}: the report of the runs already in {@code bench.out}. */
+  private static final boolean REPORT_ONLY = Boolean.getBoolean("bench.reportOnly");
   private static final int[] THREADS = {1, 2};
   private static final String[] KEYS = {"1", "1024"};
 
@@ -74,6 +78,13 @@ public final class CommitPairs {
 
   private static Run run(String jar, String name, String methods, int threads) throws Exception {
     Path csv = OUT.resolve(name + ".csv").toAbsolutePath();
+    Path loadFile = OUT.resolve(name + ".load");
+    if (REPORT_ONLY) {
+      String[] l = Files.exists(loadFile) ? Files.readString(loadFile).trim().split(" ")
+          : new String[] {"NaN", "NaN", "NaN"};
+      return new Run(parse(csv), Double.parseDouble(l[0]), Double.parseDouble(l[1]),
+          Double.parseDouble(l[2]));
+    }
     List<String> command = List.of(
         Path.of(System.getProperty("java.home"), "bin", "java").toString(),
         "-cp", classPath(jar),
@@ -101,6 +112,7 @@ public final class CommitPairs {
     double steal = (after[2] - before[2]) / wall;
     double load = Double.parseDouble(Files.readString(Path.of("/proc/loadavg")).split(" ")[0]);
     Map<String, double[]> scores = parse(csv);
+    Files.writeString(loadFile, String.format(Locale.ROOT, "%f %f %f%n", load, foreign, steal));
     System.out.printf(Locale.ROOT, "#   load %.2f, other processes %.2f cores, steal %.2f; %s%n",
         load, foreign, steal, brief(scores));
     return new Run(scores, load, foreign, steal);
@@ -203,8 +215,9 @@ public final class CommitPairs {
       }
     }
     line(out, "| keys, threads | base: asyncpool / floor | candidate method | candidate: / floor "
-        + "| candidate / base, each round | mean ± 95 % (t) | min to max | within 5 % |");
-    line(out, "|---|---|---|---|---|---|---|---|");
+        + "| candidate / base, each round | mean ± 95 % (t) | min to max | within 5 % "
+        + "| without the floor: ops/us candidate / base, mean ± 95 % (t) |");
+    line(out, "|---|---|---|---|---|---|---|---|---|");
     for (String keys : KEYS) {
       for (int threads : THREADS) {
         List<Run> base = runs.get("base " + threads);
@@ -213,18 +226,45 @@ public final class CommitPairs {
           double[] baseRatios = new double[ROUNDS];
           double[] candidateRatios = new double[ROUNDS];
           double[] change = new double[ROUNDS];
+          double[] raw = new double[ROUNDS];
           StringBuilder each = new StringBuilder();
           for (int r = 0; r < ROUNDS; r++) {
+            raw[r] = candidate.get(r).scores().get(method + " " + keys)[0]
+                / base.get(r).scores().get("asyncpool " + keys)[0];
             baseRatios[r] = ratio(base.get(r), "asyncpool", keys);
             candidateRatios[r] = ratio(candidate.get(r), method, keys);
             change[r] = candidateRatios[r] / baseRatios[r];
             each.append(r == 0 ? "" : ", ").append(String.format(Locale.ROOT, "%.3f", change[r]));
           }
           double[] mean = BenchMain.meanAndHalfWidth(change);
-          line(out, "| %s keys, %d thread%s | %s | %s | %s | %s | %.3f ± %.3f | %.3f to %.3f | %s |",
+          double[] rawMean = BenchMain.meanAndHalfWidth(raw);
+          line(out, "| %s keys, %d thread%s | %s | %s | %s | %s | %.3f ± %.3f | %.3f to %.3f | %s "
+                  + "| %.3f ± %.3f |",
               keys, threads, threads == 1 ? "" : "s", meanRange(baseRatios), method,
               meanRange(candidateRatios), each, mean[0], mean[1], min(change), max(change),
-              verdict(mean));
+              verdict(mean), rawMean[0], rawMean[1]);
+        }
+      }
+    }
+    if (methods.size() > 1) {
+      line(out, "");
+      line(out, "| keys, threads | candidate method / candidate asyncpool, same run, each round "
+          + "| mean ± 95 % (t) | min to max | within 5 % |");
+      line(out, "|---|---|---|---|---|");
+      for (String keys : KEYS) {
+        for (int threads : THREADS) {
+          List<Run> candidate = runs.get("candidate " + threads);
+          for (String method : methods.subList(1, methods.size())) {
+            double[] change = new double[ROUNDS];
+            StringBuilder each = new StringBuilder(method + ": ");
+            for (int r = 0; r < ROUNDS; r++) {
+              change[r] = ratio(candidate.get(r), method, keys) / ratio(candidate.get(r), "asyncpool", keys);
+              each.append(r == 0 ? "" : ", ").append(String.format(Locale.ROOT, "%.3f", change[r]));
+            }
+            double[] mean = BenchMain.meanAndHalfWidth(change);
+            line(out, "| %s keys, %d thread%s | %s | %.3f ± %.3f | %.3f to %.3f | %s |", keys, threads,
+                threads == 1 ? "" : "s", each, mean[0], mean[1], min(change), max(change), verdict(mean));
+          }
         }
       }
     }
