@@ -92,8 +92,9 @@ public final class BenchMain {
     // (keys, threads) -> method -> ops/us
     Map<String, Map<String, double[]>> scores = new TreeMap<>();
     for (int threads : THREADS) {
-      // asyncpoolBounded runs in warmBound(), paired with asyncpool round by round.
-      for (RunResult result : jmh(WarmLease.class, threads, "\\.asyncpoolBounded$")) {
+      // asyncpoolBounded runs in warmBound(), paired with asyncpool round by round;
+      // asyncpoolLifecycle in CommitPairs, against the library of another commit.
+      for (RunResult result : jmh(WarmLease.class, threads, "\\.asyncpool(Bounded|Lifecycle)$")) {
         String row = String.format(
             "%5s keys, %d thread%s", result.getParams().getParam("keys"), threads, threads == 1 ? "" : "s");
         scores.computeIfAbsent(row, r -> new LinkedHashMap<>()).put(method(result), score(result));

@@ -28,7 +28,9 @@ import org.openjdk.jmh.infra.ThreadParams;
  * consume(l.get()); }}, for asyncpool and each peer on the same keys and threads. Only the peer
  * the running benchmark method uses is built. {@code asyncpoolBounded} is {@code asyncpool} with
  * {@code maxInstances} set above the key count, so that nothing is ever evicted: what a bound
- * costs a warm lease.
+ * costs a warm lease. {@code asyncpoolLifecycle} is {@code asyncpool} with {@code maxLifetime} (an
+ * hour: no instance reaches it in a trial) and {@code retryBackoff} set, which must leave the warm
+ * path as it is; it needs a library that has both settings (see {@link CommitPairs}).
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.Throughput)
@@ -84,6 +86,17 @@ public class WarmLease {
           pool.get(name).close();
         }
       }
+      case "asyncpoolLifecycle" -> {
+        pool =
+            Pool.newBuilder()
+                .ttl(Duration.ofSeconds(30))
+                .maxLifetime(Duration.ofHours(1))
+                .retryBackoff(Duration.ofMillis(100), Duration.ofSeconds(10))
+                .build(Client::new);
+        for (String name : names) {
+          pool.get(name).close();
+        }
+      }
       case "floor" -> {
         floor = new Floor<>(NEW_CLIENT);
         for (String name : names) {
@@ -125,6 +138,12 @@ public class WarmLease {
   /** The same lease as {@link #asyncpool}, in a pool with {@code maxInstances(2 * keys)}. */
   @Benchmark
   public void asyncpoolBounded(Keys keys, Blackhole blackhole) {
+    Peers.lease(pool, names[keys.ring.next()], blackhole);
+  }
+
+  /** The same lease as {@link #asyncpool}, with {@code maxLifetime} and {@code retryBackoff} set. */
+  @Benchmark
+  public void asyncpoolLifecycle(Keys keys, Blackhole blackhole) {
     Peers.lease(pool, names[keys.ring.next()], blackhole);
   }
 
