@@ -166,15 +166,15 @@ final class Expiry<K, R> {
     this.name = name;
     this.sink = sink;
     this.epochNanos = Math.max(ttlNanos / EPOCHS_PER_TTL, MIN_REAP_INTERVAL_NANOS);
-    this.tickerOrigin = readOrigin(ticker);
+    this.tickerOrigin = readOrigin(ticker, name);
     this.stampUnitNanos = stampUnitNanos(ttlNanos);
   }
 
-  private static long readOrigin(Ticker ticker) {
+  private static long readOrigin(Ticker ticker, String name) {
     try {
       return ticker.read();
     } catch (RuntimeException | Error e) {
-      log.error("the ticker failed while a pool was built; idle times count from 0", e);
+      log.error("{}: the ticker failed while the pool was built; idle times count from 0", name, e);
       return 0;
     }
   }

@@ -137,8 +137,8 @@ class RaceRegressionTest extends PoolTestSupport {
     assertThat(pool.closeAsync()).isCompleted();
     assertThat(PoolLog.lines(Level.ERROR))
         .containsExactly(
-            // Logged while the pool is being built: unlike the others, it does not name the pool.
-            "ERROR the ticker failed while a pool was built; idle times count from 0"
+            // Logged while the pool is being built, and naming it as every other line does.
+            "ERROR asyncpool: the ticker failed while the pool was built; idle times count from 0"
                 + " | IllegalStateException",
             "ERROR asyncpool: the ticker failed while key k went idle | IllegalStateException");
   }
