@@ -156,6 +156,9 @@ final class Expiry<K, R> {
   private final PriorityQueue<Due<K, R>> dueHeap =
       new PriorityQueue<>((a, b) -> Long.signum(a.deadline - b.deadline));
 
+  /** Runs of the task that failed in a row, to back off and to log once (see runReaper). */
+  private int failuresInARow;
+
   /** Held by the expiry task and by evictions, which both consume the idle queue. */
   private final ReentrantLock taskLock = new ReentrantLock();
 
@@ -231,9 +234,30 @@ final class Expiry<K, R> {
     taskLock.lock(); // an eviction may be consuming the idle queue: the queue has one consumer
     try {
       reap();
+      if (failuresInARow > 1) { // one failure said "retrying", and that was the end of it
+        log.info(
+            "{}: the expiry task runs again after {} failures in a row", name, failuresInARow);
+      }
+      failuresInARow = 0;
     } catch (Throwable t) {
-      log.error("{}: the expiry task failed; retrying", name, t);
-      scheduleReaper(MIN_REAP_INTERVAL_NANOS);
+      // A ticker that stays broken must not be read, and logged, a thousand times a second: the
+      // retries back off from 1 ms, doubling, to an epoch (so a clock that comes back is noticed
+      // within one), and the failure is an ERROR once, then a WARN at each doubling of the run.
+      int failures = ++failuresInARow;
+      long retry = Math.min(MIN_REAP_INTERVAL_NANOS << Math.min(failures - 1, 30), epochNanos);
+      if (failures == 1) {
+        log.error("{}: the expiry task failed; retrying", name, t);
+      } else if (Integer.bitCount(failures) == 1) {
+        log.warn(
+            "{}: the expiry task failed {} times in a row; retrying in {}",
+            name,
+            failures,
+            Duration.ofNanos(retry),
+            t);
+      } else {
+        log.debug("{}: the expiry task failed again ({} in a row)", name, failures, t);
+      }
+      scheduleReaper(retry);
     } finally {
       taskLock.unlock();
     }

@@ -36,6 +36,11 @@ class EpochStampTest extends PoolTestSupport {
       return ticker.read();
     }
 
+    /** Failures still to come. */
+    synchronized int failuresLeft() {
+      return failures;
+    }
+
     /**
      * After {@code skip} good reads, {@code count} reads throw: in a row, or, if {@code
      * alternate}, every other read (a flaky clock: the expiry task's first read passes, the one
@@ -79,6 +84,46 @@ class EpochStampTest extends PoolTestSupport {
   }
 
   /**
+   * A ticker broken for 10 s: the expiry task retries, but says so once at ERROR and then at each
+   * doubling of its failures in a row, not 10,000 times; its retries back off from 1 ms to an
+   * epoch; and once the ticker is back it says so, and the idle instance expires on time.
+   */
+  @Test
+  void aBrokenTickerIsReportedOnceAndItsRetriesBackOff() {
+    FlakyTicker flaky = new FlakyTicker();
+    Duration ttl = Duration.ofSeconds(64); // epochs of 1 s
+    pool = Pool.newBuilder()
+        .ticker(flaky)
+        .scheduler(scheduler)
+        .executor(directExecutor)
+        .name("test-pool")
+        .ttl(ttl)
+        .build(factory);
+    TestResource resource = lease("k"); // idle, queued: the task's first run is 1 s away
+    flaky.fail(0, Integer.MAX_VALUE, false);
+
+    scheduler.advance(Duration.ofSeconds(10));
+
+    assertThat(PoolLog.lines(Level.ERROR))
+        .containsExactly(
+            "ERROR test-pool: the expiry task failed; retrying | IllegalStateException");
+    assertThat(PoolLog.lines(Level.WARN))
+        .as("one line at each doubling of the failures in a row: 2, 4, 8, ...")
+        .hasSizeBetween(3, 6)
+        .allMatch(
+            line ->
+                line.matches(
+                    "WARN test-pool: the expiry task failed \\d+ times in a row; retrying in"
+                        + " PT[0-9.]+S \\| IllegalStateException"));
+    flaky.fail(0, 0, false); // the ticker works again
+    scheduler.advance(ttl);
+    assertThat(resource.closes).as("expired once the clock is back").hasValue(1);
+    assertThat(PoolLog.lines(Level.INFO))
+        .singleElement(org.assertj.core.api.InstanceOfAssertFactories.STRING)
+        .matches("INFO test-pool: the expiry task runs again after \\d+ failures in a row");
+  }
+
+  /**
    * The same with the clock failing for a while (each retry, 1 ms apart, burns an epoch number):
    * once it is back, the ring holds times from earlier laps, and stamps map to them.
    */
@@ -99,18 +144,25 @@ class EpochStampTest extends PoolTestSupport {
       assertThat(lease("k")).isSameAs(resource); // stamped with the current epoch
     }
     // A flaky clock: every run's first read passes, the one in advanceEpoch throws; each such
-    // run publishes a new epoch number and writes no time, then retries 1 ms later.
+    // run publishes an epoch number and writes no time, then retries, backing off from 1 ms to
+    // an epoch. "k" is leased all through the outage: its releases stamp those numbers.
     flaky.fail(0, 300, true);
-    scheduler.advance(Duration.ofSeconds(2));
+    while (flaky.failuresLeft() > 0) {
+      scheduler.advance(Duration.ofSeconds(10));
+      assertThat(lease("k")).isSameAs(resource);
+    }
     // The clock works again. "k" sits in the heap under the deadline of an earlier stamp; when it
-    // comes up, releasedBefore(stamp) falls back to the oldest epoch in the ring, which is a burnt
-    // number whose slot still holds a time from a lap (128 epochs, ~2 min) before.
-    scheduler.advance(ttl.minusSeconds(3)); // 63 s after the last release
-    assertThat(resource.closes).as("idle for 63 s of a 64 s TTL").hasValue(0);
-    // An ERROR per failed run, each retried 1 ms later: at most one per failed read.
-    assertThat(PoolLog.lines())
-        .hasSizeBetween(1, 300)
-        .containsOnly("ERROR test-pool: the expiry task failed; retrying | IllegalStateException");
+    // comes up, releasedBefore(stamp) must map the numbers stamped during the outage to times no
+    // earlier than those releases, although the ring holds times from laps (128 epochs) before.
+    scheduler.advance(ttl.minusSeconds(3)); // 61 s after the last release
+    assertThat(resource.closes).as("idle for 61 s of a 64 s TTL").hasValue(0);
+    // One ERROR for the first failed run, then a WARN at each doubling, and one INFO once the
+    // clock is back.
+    assertThat(PoolLog.lines(Level.ERROR))
+        .containsExactly(
+            "ERROR test-pool: the expiry task failed; retrying | IllegalStateException");
+    assertThat(PoolLog.lines(Level.WARN)).hasSizeLessThanOrEqualTo(9);
+    assertThat(PoolLog.lines(Level.INFO)).hasSize(1);
   }
 
   /**
