@@ -4,6 +4,7 @@ import static java.util.concurrent.TimeUnit.NANOSECONDS;
 
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -18,7 +19,7 @@ import org.slf4j.LoggerFactory;
  * expiry task's "active" flag would stay set with no run scheduled, and nothing would expire
  * again.
  *
- * <p>Thread-safe: it holds only final fields.
+ * <p>Thread-safe: final fields and an atomic count of the failures.
  */
 final class PoolScheduler {
 
@@ -26,6 +27,9 @@ final class PoolScheduler {
 
   private final ScheduledExecutorService scheduler;
   private final String name;
+
+  /** Tasks the configured scheduler failed to take so far. */
+  private final AtomicInteger failures = new AtomicInteger();
 
   PoolScheduler(ScheduledExecutorService scheduler, String name) {
     this.scheduler = scheduler == null ? DefaultScheduler.get() : scheduler;
@@ -37,7 +41,17 @@ final class PoolScheduler {
     try {
       return scheduler.schedule(task, delayNanos, NANOSECONDS);
     } catch (RuntimeException e) {
-      log.warn("{}: the scheduler failed to take a task; using asyncpool's own", name, e);
+      // A scheduler shut down under a live pool refuses every task from then on (the expiry
+      // task's every run is one): said once at WARN, with its cause, and then counted at DEBUG.
+      int failures = this.failures.incrementAndGet();
+      if (failures == 1) {
+        log.warn("{}: the scheduler failed to take a task; using asyncpool's own", name, e);
+      } else {
+        log.debug(
+            "{}: the scheduler failed to take a task again ({} so far); using asyncpool's own",
+            name,
+            failures);
+      }
       return DefaultScheduler.get().schedule(task, delayNanos, NANOSECONDS);
     }
   }
