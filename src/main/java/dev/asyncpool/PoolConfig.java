@@ -42,6 +42,8 @@ import java.util.function.Function;
  *     PoolBuilder#retryBackoff}), or null for none; set together with {@code retryBackoffMax}
  * @param retryBackoffMax the longest delay of that backoff, and how long a failing key is
  *     remembered without requests; or null for none
+ * @param maxLifetime how long an instance may live before it is replaced ({@link
+ *     PoolBuilder#maxLifetime}), or null for no limit
  */
 record PoolConfig<K, R>(
     Function<? super K, ? extends R> factory,
@@ -67,99 +69,6 @@ record PoolConfig<K, R>(
     Duration retryBackoffMax,
     Duration maxLifetime)
     implements java.io.Serializable {
-
-  /** The settings without a max lifetime: the form before {@link PoolBuilder#maxLifetime}. */
-  PoolConfig(
-      Function<? super K, ? extends R> factory,
-      Function<? super K, ? extends CompletionStage<? extends R>> asyncFactory,
-      ResourceLifecycle<? super R> lifecycle,
-      Duration ttl,
-      Ticker ticker,
-      ScheduledExecutorService scheduler,
-      Executor executor,
-      String name,
-      boolean recordStats,
-      Duration openTimeout,
-      Duration closeTimeout,
-      boolean leakDetection,
-      PoolListener<? super K, ? super R> listener,
-      Function<? super K, ? extends CharSequence> keyFormatter,
-      long maxWeight,
-      java.util.function.ToLongFunction<? super K> weigher,
-      Duration acquireTimeout,
-      int maxConcurrentCreations,
-      UUID sharedId,
-      Duration retryBackoffInitial,
-      Duration retryBackoffMax) {
-    this(
-        factory,
-        asyncFactory,
-        lifecycle,
-        ttl,
-        ticker,
-        scheduler,
-        executor,
-        name,
-        recordStats,
-        openTimeout,
-        closeTimeout,
-        leakDetection,
-        listener,
-        keyFormatter,
-        maxWeight,
-        weigher,
-        acquireTimeout,
-        maxConcurrentCreations,
-        sharedId,
-        retryBackoffInitial,
-        retryBackoffMax,
-        null);
-  }
-
-  /** The settings without a retry backoff: the form before {@link PoolBuilder#retryBackoff}. */
-  PoolConfig(
-      Function<? super K, ? extends R> factory,
-      Function<? super K, ? extends CompletionStage<? extends R>> asyncFactory,
-      ResourceLifecycle<? super R> lifecycle,
-      Duration ttl,
-      Ticker ticker,
-      ScheduledExecutorService scheduler,
-      Executor executor,
-      String name,
-      boolean recordStats,
-      Duration openTimeout,
-      Duration closeTimeout,
-      boolean leakDetection,
-      PoolListener<? super K, ? super R> listener,
-      Function<? super K, ? extends CharSequence> keyFormatter,
-      long maxWeight,
-      java.util.function.ToLongFunction<? super K> weigher,
-      Duration acquireTimeout,
-      int maxConcurrentCreations,
-      UUID sharedId) {
-    this(
-        factory,
-        asyncFactory,
-        lifecycle,
-        ttl,
-        ticker,
-        scheduler,
-        executor,
-        name,
-        recordStats,
-        openTimeout,
-        closeTimeout,
-        leakDetection,
-        listener,
-        keyFormatter,
-        maxWeight,
-        weigher,
-        acquireTimeout,
-        maxConcurrentCreations,
-        sharedId,
-        null,
-        null);
-  }
 
   /** True if a bound on instances or on concurrent creations is set. */
   boolean bounded() {

@@ -62,6 +62,9 @@ class CraftedStreamTest {
         null,
         Duration.ofSeconds(30),
         Integer.MAX_VALUE,
+        null,
+        null,
+        null,
         null);
   }
 
@@ -155,56 +158,27 @@ class CraftedStreamTest {
   /** {@code config} with its max lifetime replaced. */
   private static PoolConfig<String, TestResource> maxLifetime(
       PoolConfig<String, TestResource> config, Duration maxLifetime) {
-    return new PoolConfig<>(
-        config.factory(),
-        config.asyncFactory(),
-        config.lifecycle(),
-        config.ttl(),
-        null,
-        null,
-        null,
-        config.name(),
-        false,
-        config.openTimeout(),
-        config.closeTimeout(),
-        false,
-        null,
-        null,
+    return copy(
+        config,
         config.maxWeight(),
-        null,
-        config.acquireTimeout(),
         config.maxConcurrentCreations(),
-        null,
-        null,
-        null,
+        config.acquireTimeout(),
+        config.retryBackoffInitial(),
+        config.retryBackoffMax(),
         maxLifetime);
   }
 
   /** {@code config} with the retry backoff's settings replaced. */
   private static PoolConfig<String, TestResource> retryBackoff(
       PoolConfig<String, TestResource> config, Duration initial, Duration max) {
-    return new PoolConfig<>(
-        config.factory(),
-        config.asyncFactory(),
-        config.lifecycle(),
-        config.ttl(),
-        null,
-        null,
-        null,
-        config.name(),
-        false,
-        config.openTimeout(),
-        config.closeTimeout(),
-        false,
-        null,
-        null,
+    return copy(
+        config,
         config.maxWeight(),
-        null,
-        config.acquireTimeout(),
         config.maxConcurrentCreations(),
-        null,
+        config.acquireTimeout(),
         initial,
-        max);
+        max,
+        config.maxLifetime());
   }
 
   /** {@code config} with the bound's settings replaced. */
@@ -213,6 +187,25 @@ class CraftedStreamTest {
       long maxWeight,
       int maxConcurrentCreations,
       Duration acquireTimeout) {
+    return copy(
+        config,
+        maxWeight,
+        maxConcurrentCreations,
+        acquireTimeout,
+        config.retryBackoffInitial(),
+        config.retryBackoffMax(),
+        config.maxLifetime());
+  }
+
+  /** {@code config} with the settings these tests vary replaced. */
+  private static PoolConfig<String, TestResource> copy(
+      PoolConfig<String, TestResource> config,
+      long maxWeight,
+      int maxConcurrentCreations,
+      Duration acquireTimeout,
+      Duration retryBackoffInitial,
+      Duration retryBackoffMax,
+      Duration maxLifetime) {
     return new PoolConfig<>(
         config.factory(),
         config.asyncFactory(),
@@ -232,7 +225,10 @@ class CraftedStreamTest {
         null,
         acquireTimeout,
         maxConcurrentCreations,
-        null);
+        null,
+        retryBackoffInitial,
+        retryBackoffMax,
+        maxLifetime);
   }
 
   @ParameterizedTest(name = "{1}")
