@@ -4,9 +4,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.slf4j.event.Level;
 
 /** Review 2: failing tests for races in the inline eviction, maxLifetime and refresh. */
 @Timeout(30)
@@ -67,5 +69,43 @@ class ReviewTwoTest extends PoolTestSupport {
     scheduler.runDue();
     assertThat(c).isCompleted();
     assertThat(d.get()).as("b was idle and a run was scheduled for d").isNotCompletedExceptionally();
+  }
+
+  /**
+   * Bug: lifetimeEnded's retry after a failed replacement is scheduled but never tracked in
+   * `lifetimes`, so neither finish() nor shutdown cancels it: after shutdown it stays on the
+   * scheduler (holding the pool) for up to the backoff's maximum. Same after the old instance
+   * closed by another path (invalidate, TTL): the retry stays until it runs and finds it gone.
+   */
+  @Test
+  void shutdownLeavesNoLifetimeRetryScheduled() {
+    AtomicInteger calls = new AtomicInteger();
+    pool =
+        settings()
+            .ttl(TTL)
+            .maxLifetime(Duration.ofMinutes(10))
+            .retryBackoff(Duration.ofHours(2), Duration.ofHours(2))
+            .build(
+                key -> {
+                  if (calls.incrementAndGet() == 2) {
+                    throw new IllegalStateException("token service down");
+                  }
+                  return factory.apply(key);
+                });
+    Lease<TestResource> held = pool.get("a");
+    while (calls.get() < 2) {
+      scheduler.advance(Duration.ofSeconds(1));
+    }
+    PoolLog.lines(Level.WARN); // the failed replacement, read
+    // The retry a second later meets the key's backoff, and is put off until it ends: ~2 hours.
+    scheduler.advance(Duration.ofSeconds(2));
+    held.close();
+
+    assertThat(pool.closeAsync()).succeedsWithin(Duration.ZERO);
+    scheduler.advance(Duration.ofMinutes(2)); // the expiry task's last run, if any
+
+    assertThat(scheduler.pending())
+        .as("nothing keeps the closed pool reachable (the lifetime's retry: an hour or more)")
+        .isZero();
   }
 }
