@@ -4,6 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
@@ -107,5 +109,41 @@ class ReviewTwoTest extends PoolTestSupport {
     assertThat(scheduler.pending())
         .as("nothing keeps the closed pool reachable (the lifetime's retry: an hour or more)")
         .isZero();
+  }
+
+  /**
+   * Bug: refresh's recursion check reads Refreshing.creation, which only startRefresh's replace
+   * path sets. A refresh of a key with no instance warms it up through acquire(), leaving it null,
+   * so a refresh of the same key from that creation's factory (or open) gets the running
+   * refresh's result and, if it waits, waits for itself (forever without openTimeout). Started by
+   * a get instead, the same factory's refresh fails at once with "asked the pool for that same
+   * key".
+   */
+  @Test
+  void aRefreshFromTheFactoryOfARefreshsWarmUpFailsAtOnce() {
+    AtomicReference<String> seen = new AtomicReference<>();
+    AtomicInteger calls = new AtomicInteger();
+    pool =
+        settings()
+            .ttl(TTL)
+            .build(
+                key -> {
+                  if (calls.incrementAndGet() == 1) {
+                    CompletableFuture<Void> own = pool.refresh(key);
+                    try {
+                      own.get(500, TimeUnit.MILLISECONDS);
+                      seen.set("completed");
+                    } catch (TimeoutException e) {
+                      seen.set("waited for itself");
+                    } catch (Exception e) {
+                      seen.set("failed: " + e.getCause());
+                    }
+                  }
+                  return factory.apply(key);
+                });
+
+    pool.refresh("a").join();
+
+    assertThat(seen.get()).startsWith("failed: ").contains("asked the pool for that same key");
   }
 }
