@@ -69,6 +69,9 @@ final class Bound<K, R> {
     /** Guarded by the bound's lock. */
     int state = NEW;
 
+    /** Its place in the order of arrival for room, from 1; 0 until it queues. Under the lock. */
+    long arrival;
+
     /** True once the ticket's weight counts (room granted); guarded by the bound's lock. */
     boolean holdsRoom;
 
@@ -97,6 +100,15 @@ final class Bound<K, R> {
   private long evicting;
   private int creating;
   private long roomWeight;
+
+  /** Tickets queued for room so far: the next one's {@link Ticket#arrival} less one. */
+  private long arrivals;
+
+  /**
+   * The last arrival the latest {@link #toEvict} counted: an eviction run made room for the
+   * tickets up to it, and no further, so only those may be failed for want of room.
+   */
+  private long countedArrivals;
   private final ArrayDeque<Ticket<K, R>> room = new ArrayDeque<>();
   private final ArrayDeque<Ticket<K, R>> slots = new ArrayDeque<>();
 
@@ -138,6 +150,7 @@ final class Bound<K, R> {
       } else {
         room.add(ticket);
         roomWeight += ticket.weight;
+        ticket.arrival = ++arrivals;
         ticket.state = Ticket.WAITING_ROOM;
       }
       publish();
@@ -284,6 +297,7 @@ final class Bound<K, R> {
   long toEvict() {
     lock.lock();
     try {
+      countedArrivals = arrivals;
       return Math.max(0, used - evicting + roomWeight - maxWeight);
     } finally {
       lock.unlock();
@@ -301,9 +315,13 @@ final class Bound<K, R> {
   }
 
   /**
-   * The tickets that wait for room while nothing more can be evicted (every instance is leased or
-   * being created or closed), and whose acquire timeout is zero: they fail at once. Withdrawn
-   * here; the caller fails them.
+   * The tickets whose acquire timeout is zero and that will not get room from what an eviction
+   * run just did: they fail at once. Called after an eviction run, which evicted what it could
+   * for the tickets its {@link #toEvict} counted. In arrival order (the order room is granted
+   * in), room already on its way (evictions under way) goes to the first tickets it fits; from
+   * the first that does not fit on, an impatient ticket the run counted fails. A ticket that
+   * queued after the run's count is left to its own run, which evicts for it. Withdrawn here;
+   * the caller fails them.
    */
   List<Ticket<K, R>> withdrawImpatient(List<Ticket<K, R>> ready) {
     lock.lock();
@@ -312,9 +330,16 @@ final class Bound<K, R> {
       if (used - evicting + roomWeight <= maxWeight) {
         return impatient; // what is being evicted makes room for every waiter
       }
+      long projected = used - evicting; // what will be used once the evictions under way end
+      boolean blocked = false;
       for (Iterator<Ticket<K, R>> it = room.iterator(); it.hasNext(); ) {
         Ticket<K, R> ticket = it.next();
-        if (!ticket.mayWait) {
+        if (!blocked && projected + ticket.weight <= maxWeight) {
+          projected += ticket.weight; // its room is on its way
+          continue;
+        }
+        blocked = true; // room goes in arrival order: none passes this one
+        if (!ticket.mayWait && ticket.arrival <= countedArrivals) {
           it.remove();
           roomWeight -= ticket.weight;
           ticket.state = Ticket.DONE;

@@ -1356,6 +1356,15 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     if (closed) {
       return CompletableFuture.failedFuture(closedException());
     }
+    PoolEntry<K, R> current = map.get(key);
+    if (current != null
+        && current.value instanceof Creation<?> creating
+        && creating.runsOn(Thread.currentThread())) {
+      // The key's creation in the map (a request's, or a refresh's warm-up) runs on this thread:
+      // whatever this refresh joined or started would wait for it.
+      creating.askedForItself = true;
+      return CompletableFuture.failedFuture(recursiveException(key));
+    }
     Refreshing mine = new Refreshing();
     Refreshing running = refreshing.putIfAbsent(key, mine);
     if (running != null) {
@@ -1486,6 +1495,13 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       replaced = false; // the key's equals or hashCode threw: the replacement is closed unused
       swapFailure = t;
     }
+    if (replaced) {
+      refreshes.increment();
+      if (listener != null) {
+        // event: before the old instance can close, which its retire() below allows
+        listener.refreshed(key, previous, instance);
+      }
+    }
     int retired = replaced ? old.retire() : -1;
     if (old.isClaimed()) {
       draining.remove(old); // handshake DRAIN-CLAIM: closing by one path or another already
@@ -1502,10 +1518,6 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         done.complete(null);
       }
       return;
-    }
-    refreshes.increment();
-    if (listener != null) {
-      listener.refreshed(key, previous, instance); // event: before the old instance's close
     }
     if (retired > 0) {
       closeLater(old, previous); // idle: closed now; out of the map already
@@ -1527,10 +1539,17 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   private void scheduleLifetime(PoolEntry<K, R> entry) {
     long spread = (long) (ThreadLocalRandom.current().nextDouble() * (maxLifetimeNanos / 10));
     WeakReference<PoolEntry<K, R>> ref = new WeakReference<>(entry);
-    ScheduledFuture<?> timer = schedule(() -> lifetimeEnded(ref), maxLifetimeNanos - spread);
+    trackLifetime(entry, schedule(() -> lifetimeEnded(ref), maxLifetimeNanos - spread));
+  }
+
+  /**
+   * Lists the lifetime timer of {@code entry} (its first, or a retry's), to be cancelled when the
+   * entry finishes or the pool shuts down. Races with the entry's end (finish() unlists and
+   * cancels) and with shutdown: we list, then read CLAIMED and {@code closed}; finish() claimed
+   * before it unlists, shutdown set {@code closed} before it cancels. One of us cancels it.
+   */
+  private void trackLifetime(PoolEntry<K, R> entry, ScheduledFuture<?> timer) {
     lifetimes.put(entry, timer);
-    // Races with the entry's end (finish() unlists and cancels) and with shutdown: we listed,
-    // then read CLAIMED; finish() claimed before it unlists. One of us cancels the timer.
     if (entry.isClaimed() || closed) {
       if (lifetimes.remove(entry, timer)) {
         timer.cancel(false);
@@ -1575,7 +1594,8 @@ final class KeyedPool<K, R> implements Pool<K, R> {
                     cause instanceof RetryBackoffException backingOff
                         ? PoolConfig.saturatedNanos(backingOff.retryIn())
                         : Math.min(LIFETIME_RETRY_NANOS, maxLifetimeNanos / 10);
-                schedule(() -> lifetimeEnded(ref), delay); // the old instance serves meanwhile
+                // The old instance serves meanwhile; the retry is listed as the first timer was.
+                trackLifetime(entry, schedule(() -> lifetimeEnded(ref), delay));
               }
             });
   }

@@ -145,8 +145,9 @@ public interface PoolListener<K, R> {
   default void onRefreshed(K key, R previous, R resource) {}
 
   /**
-   * A refresh could not create or open the new instance for {@code key}: the current one stays in
-   * service. The failure itself was told to {@link #onCreationFailed} first.
+   * A refresh could not create, open or swap in the new instance for {@code key}: the current one
+   * stays in service. A failed creation or open was told to {@link #onCreationFailed} first; a
+   * swap that failed (the key's {@code hashCode} threw) closes the new instance unused.
    *
    * @param key the key
    * @param resource the instance that stays in service

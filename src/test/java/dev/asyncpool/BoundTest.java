@@ -81,9 +81,35 @@ class BoundTest {
     Ticket<String, Object> impatient = new Ticket<>(PoolEntry.creating("b", 0), 1, false, 0);
     Ticket<String, Object> patient = ticket("c", 1);
     full.admit(impatient);
+    assertThat(full.toEvict()).as("an eviction run counts the impatient ticket").isEqualTo(1);
     full.admit(patient);
     assertThat(full.withdrawImpatient(ready)).containsExactly(impatient);
     assertThat(full.waiting()).isEqualTo(1);
+  }
+
+  /**
+   * Review 2, bug 1: room already on its way goes to the first tickets in arrival order, and an
+   * impatient ticket that queued after the eviction run counted is left to its own run.
+   */
+  @Test
+  void anImpatientTicketWhoseRoomIsOnItsWayOrThatCameLaterIsNotWithdrawn() {
+    Bound<String, Object> bound = new Bound<>(2, Integer.MAX_VALUE);
+    bound.admit(ticket("a", 1));
+    bound.admit(ticket("b", 1)); // full
+    Ticket<String, Object> c = new Ticket<>(PoolEntry.creating("c", 0), 1, false, 0);
+    bound.admit(c);
+    assertThat(bound.toEvict()).isEqualTo(1);
+    bound.evicting(1); // a, for c
+    Ticket<String, Object> d = new Ticket<>(PoolEntry.creating("d", 0), 1, false, 0);
+    bound.admit(d); // after the run counted: its own run evicts b for it
+    List<Ticket<String, Object>> ready = new ArrayList<>();
+    assertThat(bound.withdrawImpatient(ready))
+        .as("c's room is on its way; d is not counted")
+        .isEmpty();
+    assertThat(bound.toEvict()).as("d's own run").isEqualTo(1);
+    assertThat(bound.withdrawImpatient(ready))
+        .as("d counted, and nothing evicted for it: it fails")
+        .containsExactly(d);
   }
 
   @Test

@@ -70,7 +70,9 @@ class ReviewTwoTest extends PoolTestSupport {
     aClose.complete(null);
     scheduler.runDue();
     assertThat(c).isCompleted();
-    assertThat(d.get()).as("b was idle and a run was scheduled for d").isNotCompletedExceptionally();
+    assertThat(d.get())
+        .as("b was idle and a run was scheduled for d")
+        .isNotCompletedExceptionally();
   }
 
   /**
