@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.catchThrowableOfType;
 
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import org.junit.jupiter.api.Test;
 
 /** Review 3 of retryBackoff: failing tests for the bugs found. */
@@ -54,5 +55,33 @@ class BackoffReviewThreeTest extends PoolTestSupport {
         .as("two creations failed in a row, with requests asking throughout")
         .contains("failed 2 times in a row");
     assertThat(refused.retryIn()).as("delay 2 s: a wait in [1 s, 2 s]").isGreaterThan(INITIAL);
+  }
+
+  /**
+   * A caller of get() runs a synchronous factory itself; if that caller is interrupted (its
+   * request cancelled), the factory fails with the interrupt. That is the requester giving up,
+   * not the key failing, yet it starts a backoff: every other request for a healthy key is
+   * refused for up to {@code initial}, with an InterruptedException as the cause.
+   */
+  @Test
+  void anInterruptedRequesterStartsNoBackoff() {
+    pool =
+        settings()
+            .retryBackoff(INITIAL, MAX)
+            .build(
+                key -> {
+                  try {
+                    Thread.sleep(1); // a blocking connect
+                  } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new CompletionException(e);
+                  }
+                  return factory.apply(key);
+                });
+    Thread.currentThread().interrupt(); // the request is cancelled
+    assertThatThrownBy(() -> pool.get("k")).isNotNull();
+    assertThat(Thread.interrupted()).isTrue();
+
+    assertThat(lease("k").key).as("another request for a healthy key").isEqualTo("k");
   }
 }
