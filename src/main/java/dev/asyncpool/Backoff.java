@@ -74,8 +74,9 @@ import org.slf4j.LoggerFactory;
  *       It is still single flight (the map's {@code putIfAbsent} decides), and its failure
  *       extends the spell like any other.
  *   <li>FORGET-OR-FAIL: the task removes a spell, under the map's lock, only if it is still the
- *       key's spell and stale; {@link #failed}, under the same lock, extends a live spell or puts
- *       a new one in place of a stale one. Neither loses the other's write.
+ *       key's spell, stale, and no retry it let through is under way; {@link #failed}, under the
+ *       same lock, extends a live spell (or one whose retry this failure ends, however long that
+ *       retry took) or puts a new one in place of a stale one. Neither loses the other's write.
  *   <li>ASKED: {@link #check} moves {@code lastAsked} forward only (a CAS), so two racing requests
  *       never move it back. A request that touches a spell the task has just removed loses its
  *       touch, harmlessly: a stale spell's backoff is over ({@code failedAt + wait <= failedAt +
@@ -135,6 +136,13 @@ final class Backoff {
 
     /** Set once, by whoever ends the spell (see SPELL-END). */
     private volatile boolean ended;
+
+    /**
+     * True from a request that passed {@link #check} after the wait (so may start a retry) until
+     * the outcome of a creation of the key is recorded: a retry that takes longer than max must
+     * neither let the task forget the spell nor make its own failure a first one again.
+     */
+    private volatile boolean retrying;
 
     Spell(Failure first) {
       this.last = first;
@@ -240,6 +248,7 @@ final class Backoff {
     if (left > 0) {
       throw refusal(key, last, left);
     }
+    spell.retrying = true; // a retry may start now: the spell lives until its outcome
   }
 
   /**
@@ -259,10 +268,12 @@ final class Backoff {
       spells.compute(
           key,
           (k, spell) -> {
-            // Race FORGET-OR-FAIL: under the map's lock for the key, as the task's removal.
-            if (spell != null && !spell.staleAt(now, maxNanos)) {
+            // Race FORGET-OR-FAIL: under the map's lock for the key, as the task's removal. A
+            // retry's failure extends its spell however long the retry took.
+            if (spell != null && (spell.retrying || !spell.staleAt(now, maxNanos))) {
               spell.last = next(spell.last, now, u, failure);
               spell.asked(now);
+              spell.retrying = false;
               return spell;
             }
             replaced[0] = spell;
@@ -355,7 +366,7 @@ final class Backoff {
       long now = ticker.read();
       Spell kept =
           spells.computeIfPresent(
-              key, (k, s) -> s == spell && s.staleAt(now, maxNanos) ? null : s);
+              key, (k, s) -> s == spell && !s.retrying && s.staleAt(now, maxNanos) ? null : s);
       if (kept != spell) {
         spell.ended = true; // removed by us, or ended by whoever removed it
         return;

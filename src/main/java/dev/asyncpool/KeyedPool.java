@@ -1249,7 +1249,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     if (listener != null) {
       listener.creationFailed(entry.key, instance, failure); // event: before the instance's close
     }
-    if (backoff != null && keysFault(creation)) {
+    if (backoff != null && keysFault(creation, failure)) {
       // Before the placeholder leaves the map: a request that then finds the key absent sees it.
       backoff.failed(entry.key, failure);
     }
@@ -1259,14 +1259,33 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   /**
    * Whether a failed creation counts against its key's retry backoff: not if its factory or open
    * was refused a request for its own key, nor if its deadline passed while it still waited for
-   * room or a creation slot under the bound. What else is no fault of the key's (shutdown, all
-   * requesters giving up, the acquire timeout) ends a creation without coming here.
+   * room or a creation slot under the bound, nor if it was an interruption (a caller running a
+   * synchronous factory on its own thread was cancelled). What else is no fault of the key's
+   * (shutdown, all requesters giving up, the acquire timeout) ends a creation without coming here.
    */
-  private boolean keysFault(Creation<R> creation) {
+  private boolean keysFault(Creation<R> creation, Throwable failure) {
     @SuppressWarnings("unchecked")
     Ticket<K, R> ticket = (Ticket<K, R>) creation.ticket;
-    return !creation.askedForItself && (ticket == null || !bound.isWaiting(ticket));
+    return !creation.askedForItself
+        && (ticket == null || !bound.isWaiting(ticket))
+        && !interrupted(failure);
   }
+
+  /**
+   * True if {@code failure} is an interruption: the creating thread (a caller's own, running a
+   * synchronous factory) was interrupted, its request cancelled, which says nothing of the key.
+   */
+  private static boolean interrupted(Throwable failure) {
+    for (Throwable t = failure; t != null; t = t.getCause() == t ? null : t.getCause()) {
+      if (t instanceof InterruptedException
+          || t instanceof java.io.InterruptedIOException
+          || t instanceof java.nio.channels.ClosedByInterruptException) {
+        return true;
+      }
+    }
+    return Thread.currentThread().isInterrupted();
+  }
+
 
   /** Ends a creation that hands out no lease: waiters fail, the instance (if any) is closed. */
   private void creationAborted(
