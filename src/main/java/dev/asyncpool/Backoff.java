@@ -138,11 +138,10 @@ final class Backoff {
     private volatile boolean ended;
 
     /**
-     * True from a request that passed {@link #check} after the wait (so may start a retry) until
-     * the outcome of a creation of the key is recorded: a retry that takes longer than max must
-     * neither let the task forget the spell nor make its own failure a first one again.
+     * When a request last passed {@link #check} after the wait, so may have started a retry; the
+     * task keeps the spell while such a retry may still run (see {@link #retryWindowNanos}).
      */
-    private volatile boolean retrying;
+    private volatile long retryAllowedAt = Long.MIN_VALUE;
 
     Spell(Failure first) {
       this.last = first;
@@ -166,6 +165,9 @@ final class Backoff {
 
   private final long initialNanos;
   private final long maxNanos;
+
+  /** How long a retry may run (the pool's open timeout); 0 if unknown. See {@link #failed}. */
+  private final long retryWindowNanos;
   private final Ticker ticker;
   private final DoubleSupplier random;
   private final Scheduling scheduling;
@@ -212,6 +214,23 @@ final class Backoff {
       Scheduling scheduling,
       String name,
       Function<Object, String> describe) {
+    this(initial, max, ticker, random, scheduling, name, describe, 0);
+  }
+
+  /**
+   * As above, with how long a retry may run: the pool's open timeout, the deadline of every
+   * creation. While a retry it let through may still run, a spell is not forgotten.
+   */
+  Backoff(
+      Duration initial,
+      Duration max,
+      Ticker ticker,
+      DoubleSupplier random,
+      Scheduling scheduling,
+      String name,
+      Function<Object, String> describe,
+      long retryWindowNanos) {
+    this.retryWindowNanos = retryWindowNanos;
     this.initialNanos = Math.max(PoolConfig.saturatedNanos(initial), 1);
     this.maxNanos = Math.max(PoolConfig.saturatedNanos(max), initialNanos);
     this.ticker = ticker;
@@ -248,7 +267,7 @@ final class Backoff {
     if (left > 0) {
       throw refusal(key, last, left);
     }
-    spell.retrying = true; // a retry may start now: the spell lives until its outcome
+    spell.retryAllowedAt = now; // a retry may start now: the task keeps the spell meanwhile
   }
 
   /**
@@ -257,6 +276,15 @@ final class Backoff {
    * the creation's waiters.
    */
   void failed(Object key, Throwable failure) {
+    failed(key, failure, Long.MIN_VALUE);
+  }
+
+  /**
+   * As {@link #failed(Object, Throwable)}, for a creation that started at ticker time {@code
+   * startedAt} ({@link Long#MIN_VALUE} if unknown): a spell that was live then is extended, so a
+   * retry that takes longer than max still counts as a failure in a row.
+   */
+  void failed(Object key, Throwable failure, long startedAt) {
     if (closed || failure instanceof RejectedExecutionException) {
       return;
     }
@@ -269,11 +297,15 @@ final class Backoff {
           key,
           (k, spell) -> {
             // Race FORGET-OR-FAIL: under the map's lock for the key, as the task's removal. A
-            // retry's failure extends its spell however long the retry took.
-            if (spell != null && (spell.retrying || !spell.staleAt(now, maxNanos))) {
+            // spell live when this creation started is extended, however long it took.
+            if (spell != null
+                && (!spell.staleAt(now, maxNanos)
+                    || (startedAt != Long.MIN_VALUE && !spell.staleAt(startedAt, maxNanos)))) {
               spell.last = next(spell.last, now, u, failure);
               spell.asked(now);
-              spell.retrying = false;
+              if (startedAt == Long.MIN_VALUE || spell.retryAllowedAt <= startedAt) {
+                spell.retryAllowedAt = Long.MIN_VALUE; // the retry let through has ended
+              }
               return spell;
             }
             replaced[0] = spell;
@@ -366,17 +398,32 @@ final class Backoff {
       long now = ticker.read();
       Spell kept =
           spells.computeIfPresent(
-              key, (k, s) -> s == spell && !s.retrying && s.staleAt(now, maxNanos) ? null : s);
+              key,
+              (k, s) ->
+                  s == spell && s.staleAt(now, maxNanos) && !mayBeRetrying(s, now) ? null : s);
       if (kept != spell) {
         spell.ended = true; // removed by us, or ended by whoever removed it
         return;
       }
-      scheduleForget(key, spell, Math.max(maxNanos - (now - spell.lastAsked), 1));
+      long delay = maxNanos - (now - spell.lastAsked);
+      if (delay <= 0) {
+        // Kept though no request asked for max: a retry it let through may still run. Look again
+        // when that retry's creation must have ended (its open timeout), not at once.
+        long left = retryWindowNanos - (now - spell.retryAllowedAt); // > 0: mayBeRetrying
+        delay = Math.max(Math.min(left, maxNanos), 1);
+      }
+      scheduleForget(key, spell, delay);
     } catch (Throwable t) {
       // A ticker or a key's hashCode that throws: look again later rather than never.
       rethrowIfFatal(t);
       scheduleForget(key, spell, maxNanos);
     }
+  }
+
+  /** True if a retry that {@code spell} let through may still be running at {@code now}. */
+  private boolean mayBeRetrying(Spell spell, long now) {
+    return spell.retryAllowedAt != Long.MIN_VALUE
+        && now - spell.retryAllowedAt < retryWindowNanos;
   }
 
   /** Ends a spell out of the map. SPELL-END: set `ended`, then read the task. */

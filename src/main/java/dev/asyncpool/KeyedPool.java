@@ -324,9 +324,11 @@ final class KeyedPool<K, R> implements Pool<K, R> {
                 config.retryBackoffInitial(),
                 config.retryBackoffMax(),
                 ticker,
+                () -> ThreadLocalRandom.current().nextDouble(),
                 this::schedule,
                 name,
-                this::describe);
+                this::describe,
+                openTimeoutNanos);
     this.closing =
         new Closing<>(config, executor, scheduler, listener, this::describe, this::finish);
     this.expiry =
@@ -1251,7 +1253,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     }
     if (backoff != null && keysFault(creation, failure)) {
       // Before the placeholder leaves the map: a request that then finds the key absent sees it.
-      backoff.failed(entry.key, failure);
+      backoff.failed(entry.key, failure, creation.start);
     }
     creationAborted(entry, creation, instance, failure);
   }
