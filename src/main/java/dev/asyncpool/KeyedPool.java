@@ -526,6 +526,23 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     return false;
   }
 
+  /**
+   * A new placeholder for a cold key (a request's, or a refresh's replacement): in a bounded pool
+   * weighed, with its ticket, before it is installed (see {@link #newCounted}).
+   */
+  private PoolEntry<K, R> newPlaceholder(K key) {
+    return bound == null ? PoolEntry.creating(key, creationStart()) : newCounted(key);
+  }
+
+  /** Starts a placeholder's creation, or, in a bounded pool, queues it for room (see admit). */
+  private void launch(PoolEntry<K, R> fresh, Creation<R> creation, boolean mayBlock) {
+    if (bound != null) {
+      admit((Counted<K, R>) fresh, creation, mayBlock);
+    } else {
+      startCreation(fresh, creation, mayBlock);
+    }
+  }
+
   /** Starts a creation now: here if the caller may block or the factory is asynchronous. */
   private void startCreation(PoolEntry<K, R> entry, Creation<R> creation, boolean mayBlock) {
     if (mayBlock || asyncFactory != null) {
@@ -559,8 +576,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         if (backoff != null) {
           backoff.check(key); // throws RetryBackoffException while the key's backoff lasts
         }
-        PoolEntry<K, R> fresh =
-            bound == null ? PoolEntry.creating(key, creationStart()) : newCounted(key);
+        PoolEntry<K, R> fresh = newPlaceholder(key);
         // Counted before it is installed: from then on a grace period's end may find it, end its
         // creation and finish it (see forceCloseLeased), which must not come before the count.
         live.incrementAndGet();
@@ -569,11 +585,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
           misses.increment();
           Creation<R> creation = creationOf(fresh.value);
           if (begin(fresh, creation)) {
-            if (bound != null) {
-              admit((Counted<K, R>) fresh, creation, mayBlock);
-            } else {
-              startCreation(fresh, creation, mayBlock);
-            }
+            launch(fresh, creation, mayBlock);
           }
           return fresh;
         }
@@ -1456,8 +1468,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     // The replacement counts as an instance of its own from its creation's start: in a bounded
     // pool it takes room (and may wait for it) like any cold key, and holds the creator's share
     // until it is swapped in.
-    PoolEntry<K, R> fresh =
-        bound == null ? PoolEntry.creating(key, creationStart()) : newCounted(key);
+    PoolEntry<K, R> fresh = newPlaceholder(key);
     live.incrementAndGet(); // counted before anything can end it; see retainOrCreate
     // Listed while it is in neither the map nor (yet) its place: a grace period's end finds it
     // here and ends its creation, as it ends a cold key's. finish() unlists it at its end.
@@ -1476,11 +1487,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       return; // shut down meanwhile: begin() aborted it, and the future above fails
     }
     armDeadline(fresh, creation); // a refresh waits at most its open timeout
-    if (bound != null) {
-      admit((Counted<K, R>) fresh, creation, false);
-    } else {
-      startCreation(fresh, creation, false);
-    }
+    launch(fresh, creation, false);
   }
 
   /**
