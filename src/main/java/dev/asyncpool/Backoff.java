@@ -187,6 +187,8 @@ final class Backoff {
    * @param scheduling the pool's {@code schedule}
    * @param name the pool's name, for messages
    * @param describe the pool's {@code describe}: shows a key in messages, never throws
+   * @param retryWindowNanos how long a retry may run: the pool's open timeout, the deadline of
+   *     every creation; while a retry it let through may still run, a spell is not forgotten
    */
   Backoff(
       Duration initial,
@@ -194,7 +196,8 @@ final class Backoff {
       Ticker ticker,
       Scheduling scheduling,
       String name,
-      Function<Object, String> describe) {
+      Function<Object, String> describe,
+      long retryWindowNanos) {
     this(
         initial,
         max,
@@ -202,10 +205,14 @@ final class Backoff {
         () -> ThreadLocalRandom.current().nextDouble(),
         scheduling,
         name,
-        describe);
+        describe,
+        retryWindowNanos);
   }
 
-  /** As above, with the jitter's source: each call returns a number in [0, 1). For tests. */
+  /**
+   * As above, with the jitter's source (each call returns a number in [0, 1)) and no retry window.
+   * For tests.
+   */
   Backoff(
       Duration initial,
       Duration max,
@@ -217,11 +224,7 @@ final class Backoff {
     this(initial, max, ticker, random, scheduling, name, describe, 0);
   }
 
-  /**
-   * As above, with how long a retry may run: the pool's open timeout, the deadline of every
-   * creation. While a retry it let through may still run, a spell is not forgotten.
-   */
-  Backoff(
+  private Backoff(
       Duration initial,
       Duration max,
       Ticker ticker,

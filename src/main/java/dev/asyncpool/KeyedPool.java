@@ -324,7 +324,6 @@ final class KeyedPool<K, R> implements Pool<K, R> {
                 config.retryBackoffInitial(),
                 config.retryBackoffMax(),
                 ticker,
-                () -> ThreadLocalRandom.current().nextDouble(),
                 this::schedule,
                 name,
                 this::describe,
