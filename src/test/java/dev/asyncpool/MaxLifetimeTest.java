@@ -30,6 +30,20 @@ class MaxLifetimeTest extends PoolTestSupport {
   /** When the factory failed, on the fake clock. */
   final AtomicLong failedAt = new AtomicLong();
 
+  /** Calls of the factory {@link #secondCallFails} made so far. */
+  final AtomicInteger calls = new AtomicInteger();
+
+  /** {@link #factory}, except that its second call (the first replacement) fails, at failedAt. */
+  private java.util.function.Function<String, TestResource> secondCallFails() {
+    return key -> {
+      if (calls.incrementAndGet() == 2) {
+        failedAt.set(ticker.read());
+        throw new IllegalStateException("token service down");
+      }
+      return factory.apply(key);
+    };
+  }
+
   final PoolListener<String, TestResource> recorder =
       new PoolListener<>() {
         @Override
@@ -97,19 +111,11 @@ class MaxLifetimeTest extends PoolTestSupport {
 
   @Test
   void aFailedReplacementLeavesTheOldInstanceServingAndIsTriedAgainASecondLater() {
-    AtomicInteger calls = new AtomicInteger();
     pool =
         settings()
             .ttl(LONG_TTL)
             .maxLifetime(LIFETIME)
-            .build(
-                key -> {
-                  if (calls.incrementAndGet() == 2) {
-                    failedAt.set(ticker.read());
-                    throw new IllegalStateException("token service down");
-                  }
-                  return factory.apply(key);
-                });
+            .build(secondCallFails());
     Lease<TestResource> held = pool.get("a");
 
     advanceUntilCalled(calls, 2);
@@ -130,20 +136,12 @@ class MaxLifetimeTest extends PoolTestSupport {
 
   @Test
   void withARetryBackoffAFailedReplacementIsTriedAgainWhenTheBackoffEnds() {
-    AtomicInteger calls = new AtomicInteger();
     pool =
         settings()
             .ttl(LONG_TTL)
             .maxLifetime(LIFETIME)
             .retryBackoff(Duration.ofSeconds(20), Duration.ofSeconds(20))
-            .build(
-                key -> {
-                  if (calls.incrementAndGet() == 2) {
-                    failedAt.set(ticker.read());
-                    throw new IllegalStateException("token service down");
-                  }
-                  return factory.apply(key);
-                });
+            .build(secondCallFails());
     Lease<TestResource> held = pool.get("a");
     advanceUntilCalled(calls, 2);
 
