@@ -51,42 +51,30 @@ import org.slf4j.LoggerFactory;
  *
  * <h2>Idle stamps</h2>
  *
- * Reading the clock costs more than the rest of a warm lease put together, so a release of an
- * entry the task already owns does not read it: it stamps the number of the task's current
- * <em>epoch</em> instead. The task starts an epoch at least every TTL/64 while it owns entries: it
- * publishes the new number, then reads the clock and keeps that time. A release that read epoch
- * {@code e} happened before epoch {@code e + 1} was published, so before the time kept for
- * {@code e + 1}: counting the TTL from that time is never early, and at most one epoch (a 64th of
- * the TTL, at least 1 ms) plus the task's 1 ms batching late. An entry stamped with the current
- * epoch is looked at again when the next one starts. A release whose clock read throws stamps the
- * epoch too. A stamp has 31 bits: an epoch number, or a time since the pool was built (never
- * negative) in units of a power of ten nanoseconds, rounded up, chosen so that 2^30 of them span
- * over 1,000 TTLs; both are read against the task's own count, so a stamp is exact unless the
- * task has not looked at it for that long, and then reads as later, never earlier.
+ * A release of an entry the task already owns reads no clock: it stamps the task's current epoch,
+ * and the task starts an epoch at least every TTL/64 while it owns entries. Counting the TTL from
+ * the time kept for the next epoch is never early, and at most one epoch (a 64th of the TTL, at
+ * least 1 ms) plus the task's 1 ms batching late. A release whose clock read throws stamps the
+ * epoch too. {@link Epochs} holds the epochs, their times and the stamp arithmetic.
  *
  * <h2>Handshakes here</h2>
  *
  * TASK-SLEEP (a release pushes, then reads {@link #reaperActive}; the task clears it, then reads
  * the queue), BUSY-DROP ({@link PoolEntry#dropUnlessIdle}) and EPOCH-BOUND ({@link
- * #advanceEpoch}); all three are described with the others in {@link PoolEntry}'s note.
+ * Epochs#advance}); all three are described with the others in {@link PoolEntry}'s note.
  */
 final class Expiry<K, R> {
 
   private static final Logger log = LoggerFactory.getLogger(Pool.class);
 
   /** The expiry task sleeps at least this long between runs, to batch closes that fall due. */
-  static final long MIN_REAP_INTERVAL_NANOS = Duration.ofMillis(1).toNanos();
+  static final long MIN_REAP_INTERVAL_NANOS = Epochs.MIN_EPOCH_NANOS;
 
   /** At most this many expired entries go to the executor in one task. */
   static final int CLOSE_BATCH = 1024;
 
-  /** Epochs per TTL (see "Idle stamps"): an entry released while owned closes this much late. */
-  static final int EPOCHS_PER_TTL = 64;
-
   /** Epoch times kept; more than the epochs in a TTL, so a stamp's bound is always found. */
-  private static final int EPOCH_RING = 2 * EPOCHS_PER_TTL;
-
-  private static final int EPOCH_MASK = EPOCH_RING - 1;
+  private static final int EPOCH_RING = 2 * Epochs.EPOCHS_PER_TTL;
 
   private static final VarHandle REAPER_ACTIVE;
 
@@ -120,25 +108,13 @@ final class Expiry<K, R> {
   private final String name;
   private final long ttlNanos;
 
+  /** The task's epochs and the stamp arithmetic: see "Idle stamps". */
+  private final Epochs epochs;
+
   /** An epoch lasts at least this long: a 64th of the TTL, at least 1 ms. */
   private final long epochNanos;
 
-  /** The ticker's reading when the pool was built; time stamps count from it. */
-  private final long tickerOrigin;
-
-  /** The unit of time stamps, in nanoseconds: see {@link #stampUnitNanos(long)}. */
-  private final long stampUnitNanos;
-
-  /** The number of the task's current epoch. Written by the task only; read by releases. */
-  private volatile long epoch;
-
   // ---- Task state: written under taskLock only, by the task or an eviction ----
-
-  /** The task's own copy of {@link #epoch}. */
-  private long epochNumber;
-
-  /** Epoch number (mod the ring) -> the time read just after that epoch was published. */
-  private final long[] epochTimes = new long[EPOCH_RING];
 
   private final IdleQueue<K, R> idleQueue = new IdleQueue<>();
   private final Runnable reaperTask = this::runReaper;
@@ -168,12 +144,11 @@ final class Expiry<K, R> {
     this.scheduler = scheduler;
     this.name = name;
     this.sink = sink;
-    this.epochNanos = Math.max(ttlNanos / EPOCHS_PER_TTL, MIN_REAP_INTERVAL_NANOS);
-    this.tickerOrigin = readOrigin(ticker, name);
-    this.stampUnitNanos = stampUnitNanos(ttlNanos);
+    this.epochs = new Epochs(ttlNanos, EPOCH_RING, readOrigin(ticker, name));
+    this.epochNanos = epochs.epochNanos;
   }
 
-  private static long readOrigin(Ticker ticker, String name) {
+  static long readOrigin(Ticker ticker, String name) {
     try {
       return ticker.read();
     } catch (RuntimeException | Error e) {
@@ -197,7 +172,7 @@ final class Expiry<K, R> {
       // EPOCH-BOUND: this read of `epoch` comes after our add. One opaque store of stamp and
       // generation together; no fence: the atomic add already ordered us against the task, and
       // the word publishes nothing else.
-      entry.stampIdle(state, PoolEntry.epochStamp(epoch));
+      entry.stampIdle(state, PoolEntry.epochStamp(epochs.epoch));
       return;
     }
     idleUnowned(entry, state);
@@ -207,13 +182,13 @@ final class Expiry<K, R> {
   private void idleUnowned(PoolEntry<K, R> entry, long state) {
     int stamp;
     try {
-      stamp = timeStamp(ticker.read());
+      stamp = epochs.timeStamp(ticker.read());
     } catch (RuntimeException | Error e) {
       // A broken ticker must not lose the entry, nor leave an older stamp standing for this
       // generation: stamp the epoch instead, a bound that needs no clock (see "Idle stamps").
       log.error(
           "{}: the ticker failed while key {} went idle", name, sink.describe(entry.key), e);
-      stamp = PoolEntry.epochStamp(epoch);
+      stamp = PoolEntry.epochStamp(epochs.epoch);
     }
     entry.stampIdle(state, stamp);
     if (entry.takeForQueue()) {
@@ -274,7 +249,7 @@ final class Expiry<K, R> {
         reaperActive = false;
         return;
       }
-      long now = advanceEpoch(ticker.read());
+      long now = epochs.advance(ticker.read(), ticker);
       List<PoolEntry<K, R>> expired = new ArrayList<>();
       PoolEntry<K, R> head = carried;
       carried = null;
@@ -318,7 +293,7 @@ final class Expiry<K, R> {
       if (waiting) {
         // While it owns entries, the task starts an epoch on time even with nothing due: that
         // bounds how late an entry released while owned can close (see "Idle stamps").
-        long nextEpoch = epochTimes[(int) (epochNumber & EPOCH_MASK)] + epochNanos;
+        long nextEpoch = epochs.nextStart();
         if (nextEpoch - next < 0) {
           next = nextEpoch;
         }
@@ -333,82 +308,6 @@ final class Expiry<K, R> {
         return;
       }
     }
-  }
-
-  /**
-   * A ticker time no earlier than any release that stamped {@code epochStamp}: the time read just
-   * after the next epoch was published (a release that read the epoch came before that
-   * publication). {@link Long#MIN_VALUE} if that epoch is still the current one.
-   */
-  private long releasedBefore(int epochStamp) {
-    // The stamp keeps 31 bits of the epoch number. Read against ours, it is exact for a stamp
-    // less than 2^30 epochs old (12 days of 1 ms epochs; a task on time looks at a stamp within
-    // about 66); an older one reads as newer, so later: late, never early.
-    long behind = PoolEntry.stampDistance(epochNumber, epochStamp);
-    if (behind <= 0) {
-      return Long.MIN_VALUE; // the current epoch, or the one a failed advanceEpoch published
-    }
-    // Older than the ring: the oldest time kept is later than the one we would want. Late, never
-    // early; and only for an entry not looked at for EPOCH_RING epochs, more than a TTL.
-    long next = epochNumber - Math.min(behind - 1, EPOCH_MASK);
-    return epochTimes[(int) (next & EPOCH_MASK)];
-  }
-
-  /**
-   * The time stamp of a release at ticker time {@code time}: the time since the pool's origin in
-   * stamp units, rounded up (never early), mod 2^31.
-   */
-  private int timeStamp(long time) {
-    // Before the origin only if the ticker went back: then the origin, which is later.
-    long sinceOrigin = Math.max(time - tickerOrigin, 0);
-    long units = sinceOrigin / stampUnitNanos;
-    return PoolEntry.timeStamp(units * stampUnitNanos == sinceOrigin ? units : units + 1);
-  }
-
-  /**
-   * The ticker time a time stamp stands for, read at {@code now}: the time {@code now} was at,
-   * in stamp units since the origin, minus how far it is ahead of the stamp. Exact for a stamp
-   * less than 2^30 units old (over 1,000 TTLs, see {@link #stampUnitNanos}); an older one reads as
-   * newer, so later: late, never early.
-   */
-  private long stampTime(int stamp, long now) {
-    long nowUnits = Math.floorDiv(now - tickerOrigin, stampUnitNanos);
-    return tickerOrigin + (nowUnits - PoolEntry.stampDistance(nowUnits, stamp)) * stampUnitNanos;
-  }
-
-  /**
-   * The unit of time stamps: the smallest power of ten nanoseconds of which 2^30 span at least
-   * 1,024 TTLs (or 1,024 s for a shorter TTL), so that a stamp is read exactly unless the task has
-   * not looked at it for a thousand TTLs. A power of ten keeps whole milliseconds exact, and a
-   * stamp is late by less than a unit: under 1/100,000 of the TTL (or of a second).
-   */
-  static long stampUnitNanos(long ttlNanos) {
-    long atLeast = Math.max(ttlNanos, 1_000_000_000L) >> 20;
-    long unit = 1;
-    while (unit < atLeast) {
-      unit *= 10;
-    }
-    return unit;
-  }
-
-  /**
-   * Starts a new epoch if the current one is {@link #epochNanos} old: publishes its number, then
-   * reads the clock, so the time recorded for it is later than every release that saw the
-   * previous number. Returns the time to use for this run.
-   */
-  private long advanceEpoch(long now) {
-    // Handshake EPOCH-BOUND (see PoolEntry): publish the number, then read the clock.
-    if (epochNumber != 0 && now - epochTimes[(int) (epochNumber & EPOCH_MASK)] < epochNanos) {
-      return now;
-    }
-    long number = epochNumber + 1;
-    epoch = number;
-    // If this read throws, epochNumber stays put: the retry publishes the same number again, so
-    // no number is ever in use (by the ring, or by releasedBefore) without a time of its own.
-    now = ticker.read();
-    epochTimes[(int) (number & EPOCH_MASK)] = now;
-    epochNumber = number;
-    return now;
   }
 
   /** True if {@code head} is idle, untouched since queued, and not due: nothing behind it is. */
@@ -428,7 +327,7 @@ final class Expiry<K, R> {
     if (PoolEntry.isEpochStamp(stamp)) {
       return false; // its clock read failed: let visit() work out its deadline
     }
-    long releasedAt = stampTime(stamp, now);
+    long releasedAt = epochs.stampTime(stamp, now);
     if (now - releasedAt >= ttlNanos) {
       return false;
     }
@@ -463,11 +362,10 @@ final class Expiry<K, R> {
       if (PoolEntry.idleGeneration(idle) == generation) {
         int recorded = PoolEntry.idleStamp(idle);
         if (!PoolEntry.isEpochStamp(recorded)) {
-          stamp = stampTime(recorded, now);
-        } else if ((stamp = releasedBefore(recorded)) == Long.MIN_VALUE) {
+          stamp = epochs.stampTime(recorded, now);
+        } else if ((stamp = epochs.releasedBefore(recorded)) == Long.MIN_VALUE) {
           // Released in the current epoch: its bound is the next epoch's time. Look again then.
-          long nextEpoch = epochTimes[(int) (epochNumber & EPOCH_MASK)] + epochNanos;
-          dueHeap.add(new Due<>(nextEpoch, entry, generation, false, true));
+          dueHeap.add(new Due<>(epochs.nextStart(), entry, generation, false, true));
           return;
         }
       } else if (filedAs != null && filedAs.provisional && filedAs.generation == generation) {
@@ -558,7 +456,7 @@ final class Expiry<K, R> {
     if (need <= 0) {
       return;
     }
-    long now = advanceEpoch(ticker.read());
+    long now = epochs.advance(ticker.read(), ticker);
     List<PoolEntry<K, R>> victims = new ArrayList<>();
     List<PoolEntry<K, R>> expired = new ArrayList<>();
     ArrayDeque<Due<K, R>> recent = new ArrayDeque<>();

@@ -96,7 +96,7 @@ import java.util.concurrent.Future;
  *   <li>EPOCH-BOUND, an order rather than a meeting: a warm release makes the entry idle, then
  *       reads {@code epoch}; the task publishes epoch e + 1, then reads the clock. A release that
  *       read e came before e + 1 was published, so before the time kept for it: that time bounds
- *       the release, late and never early. ({@code Expiry.idle}, {@code Expiry.advanceEpoch}.)
+ *       the release, late and never early. ({@code Expiry.idle}, {@code Epochs.advance}.)
  * </ul>
  */
 class PoolEntry<K, R> {

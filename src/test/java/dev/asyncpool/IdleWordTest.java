@@ -82,14 +82,14 @@ class IdleWordTest {
   void stampUnitsSpanOverAThousandTtlsAndKeepMillisecondsExact() {
     long[] ttls = {1, 1_000_000, 10_000_000_000L, 30_000_000_000L, 86_400_000_000_000L};
     for (long ttl : ttls) {
-      long unit = Expiry.stampUnitNanos(ttl);
+      long unit = Epochs.stampUnitNanos(ttl);
       assertThat((1L << 30) * (double) unit).as("ttl %d", ttl).isGreaterThanOrEqualTo(1024.0 * ttl);
       assertThat(unit).as("ttl %d: a power of ten", ttl).matches(u -> isPowerOfTen(u));
       assertThat(unit).as("ttl %d: under 1/100,000 of it, or of a second", ttl)
           .isLessThan(Math.max(ttl, 1_000_000_000L) / 100_000);
     }
-    assertThat(Expiry.stampUnitNanos(10_000_000_000L)).isEqualTo(10_000L);
-    assertThat(Expiry.stampUnitNanos(Long.MAX_VALUE - 1)).isPositive();
+    assertThat(Epochs.stampUnitNanos(10_000_000_000L)).isEqualTo(10_000L);
+    assertThat(Epochs.stampUnitNanos(Long.MAX_VALUE - 1)).isPositive();
   }
 
   private static boolean isPowerOfTen(long n) {

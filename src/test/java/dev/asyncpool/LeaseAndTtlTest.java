@@ -100,7 +100,7 @@ class LeaseAndTtlTest extends PoolTestSupport {
    * of the TTL but at least 1 ms, plus the task's 1 ms batching.
    */
   static Duration mostLate(Duration ttl) {
-    Duration epoch = ttl.dividedBy(Expiry.EPOCHS_PER_TTL);
+    Duration epoch = ttl.dividedBy(Epochs.EPOCHS_PER_TTL);
     Duration atLeast = Duration.ofMillis(1);
     return (epoch.compareTo(atLeast) < 0 ? atLeast : epoch).plusMillis(1);
   }
