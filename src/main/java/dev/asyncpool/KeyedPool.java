@@ -818,17 +818,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   private void onIdle(PoolEntry<K, R> entry, long state) {
     // Handshake SHUTDOWN-SCAN (see PoolEntry): our add, then this read of `closed`.
     if (ttlNanos == 0 || closed) {
-      // Close at once. The CAS fails if a retain (or a retain and a release) came in since our
-      // add: then that lease's release decides.
-      if (entry.claimIdle(state)) {
-        if (ttlNanos == 0 && !closed) {
-          expirations.increment();
-          if (listener != null) {
-            listener.expired(entry.key, instanceOf(entry)); // event: expired (TTL zero)
-          }
-        }
-        closeClaimed(entry);
-      }
+      closeAtOnce(entry, state);
       return;
     }
     if (neverExpires && bound == null) {
@@ -837,6 +827,23 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     expiry.idle(entry, state); // stamped, and owned by the expiry task
     if (bound != null && bound.waiting() > 0) {
       requestEviction(); // a request waits for room, and this instance could make it
+    }
+  }
+
+  /**
+   * Closes an entry a release just left idle, at once: the pool is shut down, or its TTL is zero.
+   * The CAS fails if a retain (or a retain and a release) came in since the release's add: then
+   * that lease's release decides.
+   */
+  private void closeAtOnce(PoolEntry<K, R> entry, long state) {
+    if (entry.claimIdle(state)) {
+      if (!closed) {
+        expirations.increment();
+        if (listener != null) {
+          listener.expired(entry.key, instanceOf(entry)); // event: expired (TTL zero)
+        }
+      }
+      closeClaimed(entry);
     }
   }
 
@@ -852,6 +859,14 @@ final class KeyedPool<K, R> implements Pool<K, R> {
    * is user code: it runs here, before anything is installed, and its failure is the caller's.
    */
   private Counted<K, R> newCounted(K key) {
+    long weight = weigh(key);
+    Counted<K, R> fresh = PoolEntry.creatingCounted(key, weight, creationStart());
+    attachTicket(fresh, weight);
+    return fresh;
+  }
+
+  /** A key's weight under the bound; throws, naming the key, for one that can never fit. */
+  private long weigh(K key) {
     long weight = weigher == null ? 1 : weigher.applyAsLong(key);
     if (weight < 0) {
       throw new IllegalArgumentException(
@@ -868,10 +883,13 @@ final class KeyedPool<K, R> implements Pool<K, R> {
               + bound.maxWeight()
               + " on its own: it can never fit");
     }
-    Counted<K, R> fresh = PoolEntry.creatingCounted(key, weight, creationStart());
+    return weight;
+  }
+
+  /** Gives a bounded pool's new placeholder its ticket, before it is installed. */
+  private void attachTicket(Counted<K, R> fresh, long weight) {
     long since = listenerFreeRead();
     creationOf(fresh.value).ticket = new Ticket<>(fresh, weight, acquireTimeoutNanos > 0, since);
-    return fresh;
   }
 
   /** The ticker's time for a message, or 0 if it throws (a message is not worth a failure). */
