@@ -8,6 +8,7 @@ import static java.util.concurrent.TimeUnit.NANOSECONDS;
 import dev.asyncpool.Bound.Ticket;
 import dev.asyncpool.PoolEntry.Counted;
 import dev.asyncpool.PoolEntry.Creation;
+import dev.asyncpool.PoolEntry.Timed;
 import java.io.InvalidObjectException;
 import java.io.NotSerializableException;
 import java.io.ObjectInputStream;
@@ -250,6 +251,15 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   /** The expiry task: idle entries, their stamps and deadlines; eviction's victims. */
   private final transient Expiry<K, R> expiry;
 
+  /**
+   * The expiry task of a pool with per-key TTLs ({@link PoolBuilder#ttl(Function)}), instead of
+   * {@link #expiry}: exactly one of the two is set.
+   */
+  private final transient TimedExpiry<K, R> timedExpiry;
+
+  /** Each key's TTL ({@link PoolBuilder#ttl(Function)}), or null for one TTL for all. */
+  private final transient Function<? super K, Duration> ttlByKey;
+
   // ---- Counters ----
   private final transient LongAdder hits = new LongAdder();
   private final transient LongAdder misses = new LongAdder();
@@ -330,12 +340,8 @@ final class KeyedPool<K, R> implements Pool<K, R> {
                 openTimeoutNanos);
     this.closing =
         new Closing<>(config, executor, scheduler, listener, this::describe, this::finish);
-    this.expiry =
-        new Expiry<>(
-            ttlNanos,
-            ticker,
-            scheduler,
-            name,
+    this.ttlByKey = config.ttlByKey();
+    Expiry.Sink<K, R> sink =
             new Expiry.Sink<>() {
               @Override
               public boolean isClosed() {
@@ -356,7 +362,10 @@ final class KeyedPool<K, R> implements Pool<K, R> {
               public String describe(Object key) {
                 return KeyedPool.this.describe(key);
               }
-            });
+            };
+    this.expiry = ttlByKey == null ? new Expiry<>(ttlNanos, ticker, scheduler, name, sink) : null;
+    this.timedExpiry =
+        ttlByKey == null ? null : new TimedExpiry<>(ticker, scheduler, name, sink);
   }
 
   // =========================================================================================
@@ -530,7 +539,44 @@ final class KeyedPool<K, R> implements Pool<K, R> {
    * weighed, with its ticket, before it is installed (see {@link #newCounted}).
    */
   private PoolEntry<K, R> newPlaceholder(K key) {
+    if (ttlByKey != null) {
+      return newTimed(key);
+    }
     return bound == null ? PoolEntry.creating(key, creationStart()) : newCounted(key);
+  }
+
+  /**
+   * A new placeholder for a pool with per-key TTLs: the key's TTL is asked here, once, when its
+   * creation starts (a refresh's replacement asks again). The function is user code: its failure
+   * (or a null or negative TTL) is the caller's, before anything is installed.
+   */
+  private Timed<K, R> newTimed(K key) {
+    Duration ttl = ttlByKey.apply(key);
+    if (ttl == null) {
+      throw new NullPointerException(
+          name + ": the ttl function returned null for key " + describe(key));
+    }
+    if (ttl.isNegative()) {
+      throw new IllegalArgumentException(
+          name + ": the ttl function returned a negative ttl " + ttl + " for key " + describe(key));
+    }
+    long ttlNanos = TimedExpiry.effectiveTtl(PoolConfig.saturatedNanos(ttl));
+    if (ttlNanos == Long.MAX_VALUE && config.sharedId() != null) {
+      throw new IllegalArgumentException(
+          name
+              + ": sharedPerJvm() needs a ttl that ends; the ttl function returned "
+              + ttl
+              + " for key "
+              + describe(key));
+    }
+    TimedExpiry.TtlClass ttlClass = timedExpiry.classOf(ttlNanos);
+    if (bound == null) {
+      return PoolEntry.creatingTimed(key, 1, creationStart(), ttlNanos, ttlClass);
+    }
+    long weight = weigh(key);
+    Timed<K, R> fresh = PoolEntry.creatingTimed(key, weight, creationStart(), ttlNanos, ttlClass);
+    attachTicket(fresh, weight);
+    return fresh;
   }
 
   /** Starts a placeholder's creation, or, in a bounded pool, queues it for room (see admit). */
@@ -816,6 +862,10 @@ final class KeyedPool<K, R> implements Pool<K, R> {
 
   /** {@code entry}, live, just lost its last lease, leaving {@code state}. */
   private void onIdle(PoolEntry<K, R> entry, long state) {
+    if (timedExpiry != null) {
+      onIdleTimed((Timed<K, R>) entry, state);
+      return;
+    }
     // Handshake SHUTDOWN-SCAN (see PoolEntry): our add, then this read of `closed`.
     if (ttlNanos == 0 || closed) {
       closeAtOnce(entry, state);
@@ -827,6 +877,23 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     expiry.idle(entry, state); // stamped, and owned by the expiry task
     if (bound != null && bound.waiting() > 0) {
       requestEviction(); // a request waits for room, and this instance could make it
+    }
+  }
+
+  /** {@link #onIdle} in a pool with per-key TTLs: the entry's own TTL decides. */
+  private void onIdleTimed(Timed<K, R> entry, long state) {
+    long ttl = entry.ttlNanos;
+    // Handshake SHUTDOWN-SCAN (see PoolEntry): our add, then this read of `closed`.
+    if (ttl == 0 || closed) {
+      closeAtOnce(entry, state);
+      return;
+    }
+    if (ttl == Long.MAX_VALUE && bound == null) {
+      return; // pinned: nothing to expire, and no bound to evict for
+    }
+    timedExpiry.idle(entry, state);
+    if (bound != null && bound.waiting() > 0) {
+      requestEviction();
     }
   }
 
@@ -945,7 +1012,8 @@ final class KeyedPool<K, R> implements Pool<K, R> {
   private void evictHere() {
     boolean evicted;
     try {
-      evicted = !closed && expiry.tryEvict(bound);
+      evicted =
+          !closed && (expiry != null ? expiry.tryEvict(bound) : timedExpiry.tryEvict(bound));
     } catch (Throwable t) {
       log.error("{}: an eviction failed; it is tried again on the scheduler", name, t);
       evicted = false;
@@ -1775,7 +1843,11 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     if (closed) {
       return;
     }
-    expiry.evict(bound);
+    if (expiry != null) {
+      expiry.evict(bound);
+    } else {
+      timedExpiry.evict(bound);
+    }
     failImpatient();
   }
 
@@ -1962,7 +2034,11 @@ final class KeyedPool<K, R> implements Pool<K, R> {
 
   @Override
   public String toString() {
-    return "Pool[" + name + ", ttl=" + config.ttl() + (closed ? ", closed]" : "]");
+    return "Pool["
+        + name
+        + ", ttl="
+        + (ttlByKey == null ? config.ttl() : "per key")
+        + (closed ? ", closed]" : "]");
   }
 
   /**

@@ -47,6 +47,7 @@ public final class PoolBuilder<K, R> {
   static final Duration DEFAULT_CLOSE_TIMEOUT = Duration.ofSeconds(60);
 
   private Duration ttl;
+  private Function<?, Duration> ttlByKey;
   private Ticker ticker;
   private ScheduledExecutorService scheduler;
   private Executor executor;
@@ -92,10 +93,60 @@ public final class PoolBuilder<K, R> {
    */
   public PoolBuilder<K, R> ttl(Duration ttl) {
     Objects.requireNonNull(ttl, "ttl");
-    requireState(this.ttl == null, "ttl was already set to %s", this.ttl);
+    requireTtlUnset();
     requireArgument(!ttl.isNegative(), "ttl must not be negative: %s", ttl);
     this.ttl = ttl;
     return this;
+  }
+
+  /**
+   * Sets each key's idle TTL: how long its instance stays open after its last lease was closed.
+   * The function is asked once per instance, when its creation starts (a {@link Pool#refresh}'s
+   * replacement asks again), on the thread that starts it; its answer holds for that instance's
+   * life. {@link Duration#ZERO} closes the instance as soon as its last lease is closed; a duration
+   * too long to count in nanoseconds (about 292 years), or longer than 146 years, never expires:
+   * the key is <em>pinned</em> (in a bounded pool it is still evicted to make room, but only once
+   * no idle instance that expires is left).
+   *
+   * <pre>{@code
+   * Pool<Tenant, HikariDataSource> pools = Pool.newBuilder()
+   *     .ttl((Tenant t) -> t.isSystem() ? ChronoUnit.FOREVER.getDuration()   // pinned
+   *         : t.isPremium() ? Duration.ofMinutes(30) : Duration.ofMinutes(2))
+   *     .buildCloseable(Tenant::dataSource);
+   * }</pre>
+   *
+   * <p>The promise of {@link #ttl(Duration)} stands per key: an idle instance is never closed
+   * before its TTL has passed since its last release, and at most {@code ttl / 64} (but at least 1
+   * ms) plus 1 ms after that. Keys whose TTLs lie within a factor of two share a period: the expiry
+   * task wakes at most every {@code ttl / 64} of the shortest TTL among the idle instances, and
+   * not at all for pinned ones. The warm lease still reads no clock, and the expiry task's work
+   * per instance does not grow with the number of keys or the spread of their TTLs (a timer
+   * wheel). With a bound, the idle instance due to expire soonest is evicted first.
+   *
+   * <p>The function must be fast and must not call back into the pool. If it throws, or returns
+   * null or a negative duration, the request that started the creation fails with that error (a
+   * {@link NullPointerException} or {@link IllegalArgumentException} naming the key), and nothing
+   * is created. In a {@link #sharedPerJvm()} pool a TTL that never ends fails the same way. The
+   * pool is serializable only if the function is.
+   *
+   * @param ttlByKey each key's idle TTL; excludes {@link #ttl(Duration)}
+   * @param <K1> the key type of the pool to build
+   * @return this builder
+   * @throws NullPointerException if {@code ttlByKey} is null
+   * @throws IllegalStateException if a ttl was already set
+   */
+  @SuppressWarnings("unchecked")
+  public <K1 extends K> PoolBuilder<K1, R> ttl(Function<? super K1, Duration> ttlByKey) {
+    Objects.requireNonNull(ttlByKey, "ttlByKey");
+    requireTtlUnset();
+    PoolBuilder<K1, R> self = (PoolBuilder<K1, R>) this;
+    self.ttlByKey = ttlByKey;
+    return self;
+  }
+
+  private void requireTtlUnset() {
+    requireState(ttl == null, "ttl was already set to %s", ttl);
+    requireState(ttlByKey == null, "ttl was already set to a function of the key: %s", ttlByKey);
   }
 
   /**
@@ -725,7 +776,8 @@ public final class PoolBuilder<K, R> {
             sharedPerJvm ? UUID.randomUUID() : null,
             retryBackoffInitial,
             retryBackoffMax,
-            maxLifetime);
+            maxLifetime,
+            (Function<? super K1, Duration>) ttlByKey);
     KeyedPool<K1, R1> pool = new KeyedPool<>(config);
     return sharedPerJvm ? SharedPools.register(pool, config.sharedId()) : pool;
   }

@@ -44,6 +44,8 @@ import java.util.function.Function;
  *     remembered without requests; or null for none
  * @param maxLifetime how long an instance may live before it is replaced ({@link
  *     PoolBuilder#maxLifetime}), or null for no limit
+ * @param ttlByKey each key's idle TTL ({@link PoolBuilder#ttl(Function)}), asked when its
+ *     creation starts, or null for {@code ttl} for all; {@code ttl} is then unused
  */
 record PoolConfig<K, R>(
     Function<? super K, ? extends R> factory,
@@ -67,7 +69,8 @@ record PoolConfig<K, R>(
     UUID sharedId,
     Duration retryBackoffInitial,
     Duration retryBackoffMax,
-    Duration maxLifetime)
+    Duration maxLifetime,
+    Function<? super K, Duration> ttlByKey)
     implements java.io.Serializable {
 
   /** True if a bound on instances or on concurrent creations is set. */

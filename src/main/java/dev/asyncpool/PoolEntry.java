@@ -58,6 +58,11 @@ import java.util.concurrent.Future;
  *       reaperActive}; the task about to sleep writes {@code reaperActive = false}, then reads the
  *       tail. The release schedules the task, or the task sees the entry and runs on. ({@code
  *       Expiry.idle}, {@code Expiry.reap}.)
+ *   <li>RUN-CLAIM, TASK-SLEEP's form in a pool with per-key TTLs: a release pushes the entry,
+ *       then reads the claimed run ({@code TimedExpiry.pending}); a run clears the claim, then
+ *       polls the queue. The release claims a run (sooner, if its TTL needs one sooner than the
+ *       claimed one), or the run sees the entry. ({@code TimedExpiry.idle}, {@code
+ *       TimedExpiry.runTask}.)
  *   <li>SHUTDOWN-SCAN: a release makes the entry idle, then reads {@code closed}; shutdown sets
  *       {@code closed}, then retires every entry in the map. The release closes the entry, or
  *       shutdown finds it idle and claims it. A new entry is installed, then {@code begin} reads
@@ -208,7 +213,7 @@ class PoolEntry<K, R> {
    * An entry of a bounded pool: what it weighs against the {@link Bound}, and how its weight is
    * to be given back. A subclass, so that an unbounded pool's entries stay as small as they are.
    */
-  static final class Counted<K, R> extends PoolEntry<K, R> {
+  static class Counted<K, R> extends PoolEntry<K, R> {
     final long weight;
 
     /**
@@ -228,6 +233,42 @@ class PoolEntry<K, R> {
     Counted(K key, Object value, long state, long weight) {
       super(key, value, state);
       this.weight = weight;
+    }
+  }
+
+  /** A new entry of a pool with per-key TTLs being created, holding the creator's share. */
+  static <K, R> Timed<K, R> creatingTimed(
+      K key, long weight, long start, long ttlNanos, TimedExpiry.TtlClass ttlClass) {
+    return new Timed<>(key, new Creation<R>(start), REF, weight, ttlNanos, ttlClass);
+  }
+
+  /**
+   * An entry of a pool with per-key TTLs ({@link PoolBuilder#ttl(java.util.function.Function)}):
+   * its own TTL, asked once when its creation started, and its link in {@link TimerWheel}. A
+   * subclass of {@link Counted}, so that one class serves bounded and unbounded pools with per-key
+   * TTLs (an unbounded pool never counts its weight); a pool with one TTL keeps the smaller
+   * entries.
+   */
+  static final class Timed<K, R> extends Counted<K, R> {
+    /** The idle TTL in nanoseconds: {@link Long#MAX_VALUE} never ends, 0 closes at once. */
+    final long ttlNanos;
+
+    /** The class of TTLs whose epochs stamp this entry's warm releases; null if ttl is 0 or never. */
+    final TimedExpiry.TtlClass ttlClass;
+
+    /** The next entry in the same bucket of the timer wheel (or the pinned list). Task only. */
+    Timed<K, R> nextDue;
+
+    Timed(
+        K key,
+        Object value,
+        long state,
+        long weight,
+        long ttlNanos,
+        TimedExpiry.TtlClass ttlClass) {
+      super(key, value, state, weight);
+      this.ttlNanos = ttlNanos;
+      this.ttlClass = ttlClass;
     }
   }
 

@@ -24,7 +24,7 @@ class BuilderTest {
     assertThatThrownBy(() -> builder.buildCloseable(null)).hasMessage("factory");
     assertThatThrownBy(() -> builder.build(key -> "client", null)).hasMessage("closer");
     assertThatThrownBy(() -> builder.build(null, client -> null)).hasMessage("factory");
-    assertThatThrownBy(() -> builder.ttl(null)).hasMessage("ttl");
+    assertThatThrownBy(() -> builder.ttl((Duration) null)).hasMessage("ttl");
     assertThatThrownBy(() -> builder.ticker(null)).hasMessage("ticker");
     assertThatThrownBy(() -> builder.scheduler(null)).hasMessage("scheduler");
     assertThatThrownBy(() -> builder.executor(null)).hasMessage("executor");

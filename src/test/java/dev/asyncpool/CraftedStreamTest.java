@@ -65,6 +65,7 @@ class CraftedStreamTest {
         null,
         null,
         null,
+        null,
         null);
   }
 
@@ -228,7 +229,8 @@ class CraftedStreamTest {
         null,
         retryBackoffInitial,
         retryBackoffMax,
-        maxLifetime);
+        maxLifetime,
+        null);
   }
 
   @ParameterizedTest(name = "{1}")

@@ -1,0 +1,681 @@
+package dev.asyncpool;
+
+import static dev.asyncpool.PoolEntry.REFS;
+import static dev.asyncpool.PoolEntry.RETIRED;
+
+import dev.asyncpool.PoolEntry.Counted;
+import dev.asyncpool.PoolEntry.Timed;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicReferenceArray;
+import java.util.concurrent.locks.ReentrantLock;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The expiry task of a pool with per-key TTLs ({@link PoolBuilder#ttl(java.util.function.Function)}):
+ * what {@link Expiry} is to a pool with one TTL. It owns the entries that went idle, closes each a
+ * TTL after its last release (its own TTL, asked when its creation started), and, in a bounded
+ * pool, claims the idle instance due to expire soonest when a request needs room. {@link KeyedPool}
+ * drives it as it drives {@link Expiry}, and what it claims goes back through the same {@link
+ * Expiry.Sink}.
+ *
+ * <p>Thread-safety: {@link #idle} and {@link #classOf} are called by any thread, lock-free;
+ * everything else runs under {@link #taskLock}, one run at a time (the task, or an eviction).
+ *
+ * <h2>Where entries wait</h2>
+ *
+ * With one TTL, entries fall due in the order they went idle, and a FIFO suffices. With per-key
+ * TTLs they do not, so an entry the task takes from the idle queue is filed in a {@link
+ * TimerWheel} by its deadline: constant work per entry, whatever the spread of TTLs. As in {@link
+ * Expiry}, an entry leased again while filed stays where it is, and is looked at when its bucket
+ * comes up: busy, it is let go (its next release queues it again); idle with a later stamp, it is
+ * filed again by its new deadline. The task's work grows with the entries that go idle, not with
+ * leases.
+ *
+ * <h2>Classes of TTLs and their epochs</h2>
+ *
+ * A warm release reads no clock: it stamps an epoch number ({@link Epochs}), and the task starts
+ * an epoch at least every 64th of the TTL, so the stamp bounds the release at most that much late.
+ * With TTLs from milliseconds to hours, one epoch length cannot serve all: 1 ms epochs would wake
+ * the task a thousand times a second for an hour-long TTL, and a 1 minute epoch would make a 1
+ * second TTL a minute late. So TTLs are grouped in classes by their power of two (a class holds
+ * TTLs from 2^i ns up to twice that), and each class has its own {@link Epochs}, with epochs of a
+ * 64th of its smallest TTL (at least 1 ms): every key is at most a 64th of its own TTL late, plus
+ * the task's 1 ms batching. An entry holds its class ({@link Timed#ttlClass}), so a warm release
+ * costs one more field read than with one TTL.
+ *
+ * <p>The task advances a class's epochs only while it owns entries of that class; the class is
+ * then <em>active</em>. Once it owns none, it stores the class's last epoch number negated, and a
+ * warm release that reads a number not above zero reads the clock instead: exact, and rare (it
+ * needs an entry the task owns but has not yet taken from its queue). A release that read a
+ * positive number just before the class stopped stamps that number; the task owns its entry, so
+ * it takes it from the queue within the class's epoch (the push made sure of a run by then),
+ * which starts the class again: the number published next, and the time read after it, bound that
+ * release, as any epoch's do.
+ *
+ * <h2>Waking the task</h2>
+ *
+ * The task sleeps until the wheel's next bucket or the next epoch of an active class, whichever
+ * comes first. An entry pushed while it sleeps may need it sooner (a TTL shorter than every one
+ * it watches), so the run scheduled is a claim, {@link #pending}, with its time: a release that
+ * needs the task by an earlier time claims an earlier run and schedules it; a run that finds
+ * itself no longer the claimed one returns at once, so the superseded run of a chain dies out
+ * instead of running on beside it.
+ *
+ * <h2>Handshakes here</h2>
+ *
+ * RUN-CLAIM (the {@link Expiry}'s TASK-SLEEP, with a claim instead of a flag): a release pushes
+ * the entry, then reads {@link #pending}; a run clears {@link #pending}, then polls the queue. The
+ * release claims a run, or the run sees the entry. BUSY-DROP and EPOCH-BOUND are as in {@link
+ * Expiry}; all are listed in {@link PoolEntry}'s note.
+ */
+final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
+
+  private static final Logger log = LoggerFactory.getLogger(Pool.class);
+
+  /** The task sleeps at least this long between runs, to batch closes that fall due. */
+  static final long MIN_REAP_INTERVAL_NANOS = Epochs.MIN_EPOCH_NANOS;
+
+  /**
+   * Epoch times kept per class: 4 of its smallest TTLs (or 256 ms), more than the time from a
+   * release to the task's look at it (at most its TTL, under twice the smallest, plus lateness).
+   */
+  static final int EPOCH_RING = 4 * Epochs.EPOCHS_PER_TTL;
+
+  /**
+   * TTLs from this long (about 146 years) are never reached: such an instance never expires, as
+   * with a TTL too long for nanoseconds. It keeps every deadline's distance within a long.
+   */
+  static final long NEVER_FROM_NANOS = 1L << 62;
+
+  private static final VarHandle PENDING;
+
+  static {
+    try {
+      PENDING = MethodHandles.lookup().findVarHandle(TimedExpiry.class, "pending", Run.class);
+    } catch (ReflectiveOperationException e) {
+      throw new ExceptionInInitializerError(e);
+    }
+  }
+
+  /**
+   * A class of TTLs, from {@code 2^index} ns up to twice that, with the epochs that stamp the warm
+   * releases of its entries. {@link #owned} and {@link #listed} are the task's.
+   */
+  static final class TtlClass {
+    final int index;
+    final Epochs epochs;
+
+    /** Entries of this class the task took from its queue and has not let go of. */
+    int owned;
+
+    /** True while in the task's list of classes whose epochs it tends. */
+    boolean listed;
+
+    TtlClass(int index, long tickerOrigin) {
+      this.index = index;
+      this.epochs = new Epochs(1L << index, EPOCH_RING, tickerOrigin);
+    }
+
+    @Override
+    public String toString() {
+      return "TtlClass[" + Duration.ofNanos(1L << index) + ", epoch " + epochs.epoch + "]";
+    }
+  }
+
+  /** A scheduled run of the task; the one in {@link #pending}, if any, is the claimed one. */
+  private static final class Run implements Runnable {
+    final TimedExpiry<?, ?> owner;
+    final long at;
+
+    Run(TimedExpiry<?, ?> owner, long at) {
+      this.owner = owner;
+      this.at = at;
+    }
+
+    @Override
+    public void run() {
+      owner.runTask(this);
+    }
+  }
+
+  private final Expiry.Sink<K, R> sink;
+  private final PoolScheduler scheduler;
+  private final Ticker ticker;
+  private final String name;
+  private final long tickerOrigin;
+
+  /** Classes by their index, created when a TTL of theirs first comes. */
+  private final AtomicReferenceArray<TtlClass> classes = new AtomicReferenceArray<>(63);
+
+  private final IdleQueue<K, R> idleQueue = new IdleQueue<>();
+
+  /** The claimed run: the one that will run next and schedule the one after. Null while asleep. */
+  private volatile Run pending;
+
+  /** Held by the task's runs and by evictions, which both consume the idle queue. */
+  private final ReentrantLock taskLock = new ReentrantLock();
+
+  // ---- Task state: under taskLock only ----
+
+  private final TimerWheel<K, R> wheel;
+
+  /** The classes whose epochs the task tends: active, or owning entries still to start. */
+  private final List<TtlClass> listed = new ArrayList<>();
+
+  /** Entries that never expire (a bounded pool's, for eviction), linked through nextDue. */
+  private Timed<K, R> pinned;
+
+  /** The time of the current run or eviction. */
+  private long now;
+
+  /** What the current run or eviction found due and claimed. */
+  private List<PoolEntry<K, R>> expired;
+
+  /** True during an eviction, which counts what it expires as room: no batch leaves early. */
+  private boolean evicting;
+
+  /** Runs that failed in a row, to back off and to log once (see runTask). */
+  private int failuresInARow;
+
+  TimedExpiry(Ticker ticker, PoolScheduler scheduler, String name, Expiry.Sink<K, R> sink) {
+    this.ticker = ticker;
+    this.scheduler = scheduler;
+    this.name = name;
+    this.sink = sink;
+    this.tickerOrigin = Expiry.readOrigin(ticker, name);
+    this.wheel = new TimerWheel<>(tickerOrigin);
+  }
+
+  /**
+   * The class of a TTL in nanoseconds, for an entry being created; null for 0 or a TTL that never
+   * ends (no epochs stamp them). Any thread.
+   */
+  TtlClass classOf(long ttlNanos) {
+    if (ttlNanos <= 0 || ttlNanos >= NEVER_FROM_NANOS) {
+      return null;
+    }
+    int index = 63 - Long.numberOfLeadingZeros(ttlNanos);
+    TtlClass c = classes.get(index);
+    if (c == null) {
+      TtlClass fresh = new TtlClass(index, tickerOrigin);
+      c = classes.compareAndExchange(index, null, fresh);
+      if (c == null) {
+        c = fresh;
+      }
+    }
+    return c;
+  }
+
+  /** The TTL an entry is kept with: {@link Long#MAX_VALUE} for one too long to ever end. */
+  static long effectiveTtl(long ttlNanos) {
+    return ttlNanos >= NEVER_FROM_NANOS ? Long.MAX_VALUE : ttlNanos;
+  }
+
+  /**
+   * A release made {@code entry} idle, leaving {@code state}: stamp it, and make sure the task
+   * owns it. Any thread, lock-free. Not for an entry whose TTL is zero (closed at once), nor, in an
+   * unbounded pool, for one that never expires (nothing to do).
+   */
+  void idle(PoolEntry<K, R> pooled, long state) {
+    Timed<K, R> entry = (Timed<K, R>) pooled;
+    // Handshake BUSY-DROP, as in Expiry.idle: we made the entry idle, then read `queued`.
+    if (entry.queued) {
+      // The warm path: the task owns it. Stamp its class's epoch (handshake EPOCH-BOUND: this read
+      // comes after our add), or, for a class not active, the time.
+      TtlClass c = entry.ttlClass;
+      long epoch;
+      if (c == null) {
+        entry.stampIdle(state, 0); // never expires: no time to count; the generation is what counts
+      } else if ((epoch = c.epochs.epoch) > 0) {
+        entry.stampIdle(state, PoolEntry.epochStamp(epoch));
+      } else {
+        entry.stampIdle(state, clockStamp(entry, c));
+      }
+      return;
+    }
+    TtlClass c = entry.ttlClass;
+    long at = Long.MIN_VALUE;
+    int stamp = 0;
+    if (c != null) {
+      try {
+        at = ticker.read();
+        stamp = c.epochs.timeStamp(at);
+      } catch (RuntimeException | Error e) {
+        log.error(
+            "{}: the ticker failed while key {} went idle", name, sink.describe(entry.key), e);
+        stamp = PoolEntry.epochStamp(Math.abs(c.epochs.epoch)); // a bound that needs no clock
+      }
+    }
+    entry.stampIdle(state, stamp);
+    if (entry.takeForQueue()) {
+      entry.queuedGen = PoolEntry.generation(state);
+      idleQueue.push(entry);
+      if (c != null) {
+        // Handshake RUN-CLAIM: we pushed, then read `pending` (in wake). The task must take it
+        // before its deadline, and, if its class is not active, start the class soon: until then
+        // its warm releases read the clock.
+        long delay = Math.min(entry.ttlNanos, c.epochs.epochNanos);
+        wake(at == Long.MIN_VALUE ? Long.MIN_VALUE : at + delay, delay);
+      }
+    }
+  }
+
+  /** The time stamp of a warm release whose class is not active; an epoch stamp if it fails. */
+  private int clockStamp(Timed<K, R> entry, TtlClass c) {
+    try {
+      return c.epochs.timeStamp(ticker.read());
+    } catch (RuntimeException | Error e) {
+      log.error("{}: the ticker failed while key {} went idle", name, sink.describe(entry.key), e);
+      return PoolEntry.epochStamp(Math.abs(c.epochs.epoch)); // a bound that needs no clock
+    }
+  }
+
+  /**
+   * Makes sure a run of the task comes at {@code at} (a ticker time; {@link Long#MIN_VALUE} if
+   * unknown) or sooner: claims one, unless an earlier one is claimed already.
+   */
+  private void wake(long at, long delayNanos) {
+    for (; ; ) {
+      Run claimed = pending;
+      if (claimed != null && claimed.at - at <= 0 && at != Long.MIN_VALUE) {
+        return; // a run comes by then
+      }
+      if (claimed != null && claimed.at == Long.MIN_VALUE) {
+        return; // a run comes as soon as the scheduler allows
+      }
+      Run run = new Run(this, at);
+      if (PENDING.compareAndSet(this, claimed, run)) {
+        scheduler.schedule(run, Math.max(delayNanos, 0));
+        return;
+      }
+    }
+  }
+
+  private void runTask(Run run) {
+    taskLock.lock();
+    try {
+      if (pending != run) {
+        return; // superseded by an earlier claim, which has run or will: it does our work
+      }
+      // Handshake RUN-CLAIM: we clear the claim, then poll the queue; a release pushed, then read
+      // the claim. It claims a new run, or we see its entry.
+      pending = null;
+      reap();
+      if (failuresInARow > 1) {
+        log.info(
+            "{}: the expiry task runs again after {} failures in a row", name, failuresInARow);
+      }
+      failuresInARow = 0;
+    } catch (Throwable t) {
+      // As Expiry's: back off from 1 ms, doubling, to 1 s; an ERROR once, then a WARN at each
+      // doubling of the run of failures.
+      int failures = ++failuresInARow;
+      long retry =
+          Math.min(MIN_REAP_INTERVAL_NANOS << Math.min(failures - 1, 30), 1_000_000_000L);
+      if (failures == 1) {
+        log.error("{}: the expiry task failed; retrying", name, t);
+      } else if (Integer.bitCount(failures) == 1) {
+        log.warn(
+            "{}: the expiry task failed {} times in a row; retrying in {}",
+            name,
+            failures,
+            Duration.ofNanos(retry),
+            t);
+      } else {
+        log.debug("{}: the expiry task failed again ({} in a row)", name, failures, t);
+      }
+      wake(Long.MIN_VALUE, retry);
+    } finally {
+      expired = null;
+      taskLock.unlock();
+    }
+  }
+
+  /** One run of the task. */
+  private void reap() {
+    if (sink.isClosed()) {
+      letGoOfEverything();
+      return;
+    }
+    now = ticker.read();
+    expired = new ArrayList<>();
+    tendClasses(); // before taking entries: their epoch stamps then resolve at once
+    takeQueued();
+    wheel.advance(now, this);
+    tendClasses(); // starts the classes the entries just taken brought, stops the emptied ones
+    flushExpired();
+    scheduleNext();
+  }
+
+  /** Claims the run that the wheel's next bucket, or an active class's next epoch, needs. */
+  private void scheduleNext() {
+    long next = wheel.nextTime();
+    boolean waiting = next != Long.MAX_VALUE;
+    for (TtlClass c : listed) {
+      long start = c.epochs.nextStart();
+      if (!waiting || start - next < 0) {
+        next = start;
+        waiting = true;
+      }
+    }
+    if (!idleQueue.isEmpty()) {
+      // A producer is between its swap and its link (or pushed since our poll): look again soon.
+      next = waiting && next - now < 0 ? next : now;
+      waiting = true;
+    }
+    if (waiting) {
+      long delay = Math.max(next - now, MIN_REAP_INTERVAL_NANOS);
+      wake(now + delay, delay);
+    }
+  }
+
+  /** Takes every entry the releases queued, and files it. */
+  private void takeQueued() {
+    PoolEntry<K, R> polled;
+    while ((polled = idleQueue.poll()) != null) {
+      Timed<K, R> entry = (Timed<K, R>) polled;
+      TtlClass c = entry.ttlClass;
+      if (c != null && c.owned++ == 0 && !c.listed) {
+        c.listed = true;
+        listed.add(c);
+      }
+      visit(entry);
+    }
+  }
+
+  /**
+   * Advances the epochs of the classes the task owns entries of (starting any not yet active),
+   * and stops those it owns none of. May read the clock, so it may throw: then nothing was lost,
+   * and the retry tends them again.
+   */
+  private void tendClasses() {
+    for (int i = listed.size() - 1; i >= 0; i--) {
+      TtlClass c = listed.get(i);
+      Epochs epochs = c.epochs;
+      if (c.owned == 0) {
+        // Stop: warm releases read the clock from here (see "Classes of TTLs and their epochs").
+        epochs.epoch = -epochs.number;
+        c.listed = false;
+        listed.remove(i);
+      } else if (epochs.epoch <= 0) {
+        epochs.start(ticker);
+      } else {
+        epochs.advance(now, ticker);
+      }
+    }
+  }
+
+  /** The task lets go of an entry: retired, claimed, or found leased and dropped. */
+  private static void letGo(Timed<?, ?> entry) {
+    TtlClass c = entry.ttlClass;
+    if (c != null) {
+      c.owned--;
+    }
+  }
+
+  /**
+   * Looks at an entry the task owns (just taken from the queue, or handed back by the wheel):
+   * expires it, lets it go, or files it by its deadline.
+   */
+  @Override
+  public void visit(Timed<K, R> entry) {
+    for (; ; ) {
+      long state = entry.state;
+      if ((state & RETIRED) != 0) {
+        letGo(entry); // closing by another path; `queued` stays set, so it is never queued again
+        return;
+      }
+      if ((state & REFS) != 0) {
+        // Leased: let go of it; its next release queues it again. Handshake BUSY-DROP (see Expiry).
+        if (!entry.dropUnlessIdle()) {
+          letGo(entry);
+          return;
+        }
+        continue;
+      }
+      TtlClass c = entry.ttlClass;
+      if (c == null) {
+        entry.nextDue = pinned; // never expires; kept only for an eviction to find
+        pinned = entry;
+        return;
+      }
+      long deadline = deadline(entry, c, state);
+      if (deadline == Long.MIN_VALUE) {
+        // Its releaser has yet to store its stamp: it will be about now. Look again shortly.
+        wheel.schedule(entry, now + MIN_REAP_INTERVAL_NANOS);
+        return;
+      }
+      if (deadline - now > 0) {
+        wheel.schedule(entry, deadline);
+        return;
+      }
+      // Expire it, but only from the exact state we checked: any retain or release since then
+      // changed the word (the generation moves on every release), and we look again.
+      if (entry.claimIdle(state)) {
+        letGo(entry);
+        expired.add(entry);
+        if (expired.size() >= Expiry.CLOSE_BATCH && !evicting) {
+          flushExpired();
+        }
+        return;
+      }
+    }
+  }
+
+  /**
+   * When {@code entry}, idle in {@code state}, falls due; or the time to look at it again if its
+   * stamp does not say yet (released in the current epoch: the next epoch's start); or {@link
+   * Long#MIN_VALUE} if its releaser has not stored its stamp.
+   */
+  private long deadline(Timed<K, R> entry, TtlClass c, long state) {
+    long idle = entry.idle();
+    // Stamp and generation come from one store: if the generation is the state's, so is the stamp.
+    if (PoolEntry.idleGeneration(idle) != PoolEntry.generation(state)) {
+      return Long.MIN_VALUE;
+    }
+    int stamp = PoolEntry.idleStamp(idle);
+    long releasedAt;
+    if (!PoolEntry.isEpochStamp(stamp)) {
+      releasedAt = c.epochs.stampTime(stamp, now);
+    } else if ((releasedAt = c.epochs.releasedBefore(stamp)) == Long.MIN_VALUE) {
+      // Released in the current epoch: its bound is the next epoch's time. Look again then (an
+      // active class starts it on time; a class not yet started starts in this run).
+      long next = c.epochs.nextStart();
+      return next - now > 0 ? next : now + MIN_REAP_INTERVAL_NANOS;
+    }
+    // Within a long: a TTL below 2^62 ns, and a stamp within a TTL or so of now.
+    return releasedAt + entry.ttlNanos;
+  }
+
+  private void flushExpired() {
+    if (expired != null && !expired.isEmpty()) {
+      List<PoolEntry<K, R>> batch = expired;
+      expired = new ArrayList<>();
+      sink.expired(batch);
+    }
+  }
+
+  /** Shutdown: the pool closes every entry itself; forget ours. */
+  private void letGoOfEverything() {
+    wheel.clear();
+    while (pinned != null) {
+      Timed<K, R> next = pinned.nextDue;
+      pinned.nextDue = null;
+      pinned = next;
+    }
+    while (idleQueue.poll() != null) {}
+    for (TtlClass c : listed) {
+      c.owned = 0;
+      c.listed = false;
+      c.epochs.epoch = -c.epochs.number;
+    }
+    listed.clear();
+  }
+
+  // ---- Eviction: room for waiting requests, made of the idle instances due soonest ----------
+
+  /**
+   * Evicts as much weight of idle instances as the requests waiting for room need ({@link
+   * Bound#toEvict}), those due to expire soonest first (to the wheel's bucket, about 1 ms at the
+   * nearest, coarser further out), then those that never expire; and hands them to the sink,
+   * which closes them. A leased instance is never claimed: each victim is claimed by the expiry's
+   * own CAS from the idle state just read. Instances released in their class's current epoch
+   * (within a 64th of its TTL) are taken only if nothing else is idle. Runs under {@link
+   * #taskLock}; does nothing once the pool is shut down.
+   */
+  void evict(Bound<K, R> bound) {
+    taskLock.lock();
+    try {
+      evictLocked(bound);
+    } finally {
+      expired = null;
+      taskLock.unlock();
+    }
+  }
+
+  /** {@link #evict} if the task lock is free now (not held by this thread); see Expiry's. */
+  boolean tryEvict(Bound<K, R> bound) {
+    if (taskLock.isHeldByCurrentThread() || !taskLock.tryLock()) {
+      return false;
+    }
+    try {
+      evictLocked(bound);
+      return true;
+    } finally {
+      expired = null;
+      taskLock.unlock();
+    }
+  }
+
+  private void evictLocked(Bound<K, R> bound) {
+    if (sink.isClosed()) {
+      return;
+    }
+    long need = bound.toEvict();
+    if (need <= 0) {
+      return;
+    }
+    now = ticker.read();
+    expired = new ArrayList<>();
+    evicting = true;
+    try {
+      evictNow(bound, need);
+    } finally {
+      evicting = false;
+    }
+  }
+
+  private void evictNow(Bound<K, R> bound, long need) {
+    tendClasses();
+    takeQueued();
+    tendClasses();
+    List<PoolEntry<K, R>> victims = new ArrayList<>();
+    int counted = 0;
+    for (; ; ) {
+      // Entries found due on the way expire as usual; they make room as well.
+      for (; counted < expired.size(); counted++) {
+        need -= makesRoom(bound, expired.get(counted));
+      }
+      if (need <= 0) {
+        break;
+      }
+      Timed<K, R> victim = claimSoonest(false);
+      if (victim == null) {
+        victim = claimSoonest(true);
+      }
+      if (victim == null) {
+        for (; counted < expired.size(); counted++) {
+          need -= makesRoom(bound, expired.get(counted));
+        }
+        break;
+      }
+      need -= makesRoom(bound, victim);
+      victims.add(victim);
+    }
+    List<PoolEntry<K, R>> due = expired;
+    expired = null;
+    if (!due.isEmpty()) {
+      sink.expired(due);
+    }
+    if (!victims.isEmpty()) {
+      sink.evicted(victims);
+    }
+    scheduleNext(); // what we filed must not wait for a run nobody claimed
+  }
+
+  /** Counts a claimed entry as room under way; returns its weight. */
+  private static <K, R> long makesRoom(Bound<K, R> bound, PoolEntry<K, R> entry) {
+    Counted<K, R> counted = (Counted<K, R>) entry;
+    counted.makesRoom = true;
+    bound.evicting(counted.weight);
+    return counted.weight;
+  }
+
+  /**
+   * Claims the idle entry due soonest, walking the wheel's buckets in the order they come up and
+   * then the entries that never expire; entries passed on the way are looked at as the task looks
+   * at them ({@link #visit}). {@code recentToo}: also an entry released in its class's current
+   * epoch. Null if none is idle.
+   */
+  private Timed<K, R> claimSoonest(boolean recentToo) {
+    Object[] found = new Object[1];
+    wheel.forEachBucketInDueOrder(
+        (level, index) -> {
+          found[0] = claimFrom(wheel.take(level, index), recentToo);
+          return found[0] != null;
+        });
+    if (found[0] == null) {
+      Timed<K, R> list = pinned;
+      pinned = null;
+      found[0] = claimFrom(list, true);
+    }
+    @SuppressWarnings("unchecked")
+    Timed<K, R> victim = (Timed<K, R>) found[0];
+    return victim;
+  }
+
+  /** Claims the first claimable entry of a detached list; files the others again. */
+  private Timed<K, R> claimFrom(Timed<K, R> list, boolean recentToo) {
+    Timed<K, R> victim = null;
+    while (list != null) {
+      Timed<K, R> entry = list;
+      list = entry.nextDue;
+      entry.nextDue = null;
+      if (victim == null && claimForRoom(entry, recentToo)) {
+        victim = entry;
+      } else {
+        visit(entry);
+      }
+    }
+    return victim;
+  }
+
+  /** Claims {@code entry} if it is idle, with a stamp of its own (and not recent, unless allowed). */
+  private boolean claimForRoom(Timed<K, R> entry, boolean recentToo) {
+    long state = entry.state;
+    if ((state & (REFS | RETIRED)) != 0) {
+      return false;
+    }
+    TtlClass c = entry.ttlClass;
+    if (c != null && !recentToo) {
+      long idle = entry.idle();
+      if (PoolEntry.idleGeneration(idle) != PoolEntry.generation(state)) {
+        return false;
+      }
+      int stamp = PoolEntry.idleStamp(idle);
+      if (PoolEntry.isEpochStamp(stamp) && c.epochs.releasedBefore(stamp) == Long.MIN_VALUE) {
+        return false; // released in the current epoch: among the most recently used
+      }
+    }
+    if (entry.claimIdle(state)) {
+      letGo(entry);
+      return true;
+    }
+    return false;
+  }
+}

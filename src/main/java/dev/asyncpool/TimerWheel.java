@@ -1,0 +1,251 @@
+package dev.asyncpool;
+
+import dev.asyncpool.PoolEntry.Timed;
+
+/**
+ * A hierarchical timer wheel of idle entries, for a pool with per-key TTLs ({@link TimedExpiry}):
+ * where an entry waits until its deadline, whatever its TTL, at a cost per entry that does not
+ * grow with the number of entries or the spread of their TTLs.
+ *
+ * <p>Seven levels of 64 buckets each; a level-0 bucket spans 2^20 ns (about 1 ms), and each level's
+ * bucket spans a whole revolution of the level below: 67 ms, 4.3 s, 4.6 min, 4.9 h, 13 days, 2.3
+ * years and 146 years a revolution. An entry is filed in the lowest level whose revolution holds
+ * its distance to the deadline, in the bucket of its deadline there (a distance beyond the top
+ * level's revolution waits in the top level and is filed again when its bucket comes up). Buckets
+ * are singly linked lists through {@link Timed#nextDue}, so filing allocates nothing; each level
+ * keeps a bitmask of its non-empty buckets, so the next bucket to come up is found without a scan.
+ * As in Caffeine's {@code TimerWheel}.
+ *
+ * <p>Unlike Caffeine's, it is exact: an entry is handed back when its bucket comes up, and the
+ * owner decides (its {@link Visitor}) whether it is due, or is filed again, lower, by its real
+ * deadline. The level-0 bucket of the current time is handed back at every {@link #advance}, and
+ * the earliest deadline filed into it is kept, so the owner sleeps until exactly then rather than
+ * to the end of the bucket. Entries are not removed when they are leased again: the owner looks
+ * at each when its bucket comes up, as the single-TTL {@link Expiry} does with its heap. So an
+ * entry is looked at once per level it descends, at most seven times per idle spell, and usually
+ * two or three.
+ *
+ * <p>Thread-safety: none; owned by the expiry task, under its lock. Times are ticker nanoseconds;
+ * the wheel never moves back, so a ticker that does is read as standing still.
+ */
+final class TimerWheel<K, R> {
+
+  /** What the wheel hands back an entry to: the owner's look at it, which may file it again. */
+  interface Visitor<K, R> {
+    void visit(Timed<K, R> entry);
+  }
+
+  static final int LEVELS = 7;
+  static final int BUCKET_BITS = 6;
+  static final int BUCKETS = 1 << BUCKET_BITS;
+  private static final int MASK = BUCKETS - 1;
+
+  /** A level-0 bucket spans 2^20 ns, about 1 ms: the expiry task's own batching interval. */
+  static final int SHIFT0 = 20;
+
+  /** The wheel's origin: times are kept relative to it, so that they stay far from overflow. */
+  private final long origin;
+
+  /** The relative time of the last {@link #advance}. */
+  private long time;
+
+  /** Bucket heads, level by level. */
+  @SuppressWarnings("unchecked")
+  private final Timed<K, R>[] heads = (Timed<K, R>[]) new Timed<?, ?>[LEVELS * BUCKETS];
+
+  /** Per level, bit i set if bucket i may be non-empty. */
+  private final long[] occupied = new long[LEVELS];
+
+  /** The earliest deadline filed into the current level-0 bucket since it was last handed back. */
+  private long currentMin = Long.MAX_VALUE;
+
+  /** How many entries are filed. */
+  private int size;
+
+  TimerWheel(long origin) {
+    this.origin = origin;
+  }
+
+  private static int shift(int level) {
+    return SHIFT0 + BUCKET_BITS * level;
+  }
+
+  /** The number of entries filed. */
+  int size() {
+    return size;
+  }
+
+  /**
+   * Files {@code entry} to be handed back at {@code deadline} (a ticker time): not before, and in
+   * the current level-0 bucket, not after either (give or take the owner's own sleep).
+   */
+  void schedule(Timed<K, R> entry, long deadline) {
+    long at = relative(deadline);
+    // The lowest level at which the deadline is less than a revolution (64 buckets) ahead. Above
+    // level 0 it is then at least one bucket ahead (it was 64 or more below), so never in the
+    // bucket of the current time: a bucket there comes up exactly when its span begins.
+    int level = 0;
+    long ahead;
+    while ((ahead = (at >> shift(level)) - (time >> shift(level))) >= BUCKETS) {
+      if (level == LEVELS - 1) {
+        // Beyond the top level's revolution (146 years): wait in its last bucket, and be filed
+        // again when that comes up.
+        at = ((time >> shift(level)) + BUCKETS - 1) << shift(level);
+        break;
+      }
+      level++;
+    }
+    int index;
+    if (level == 0 && ahead <= 0) {
+      // The current bucket (a deadline already past included): handed back at the next advance.
+      // Remember its earliest deadline, the time to come back for it.
+      index = (int) ((time >> SHIFT0) & MASK);
+      currentMin = Math.min(currentMin, at);
+    } else {
+      index = (int) ((at >> shift(level)) & MASK);
+    }
+    int slot = level * BUCKETS + index;
+    entry.nextDue = heads[slot];
+    heads[slot] = entry;
+    occupied[level] |= 1L << index;
+    size++;
+  }
+
+  /**
+   * Moves the wheel to {@code now} and hands back every entry whose bucket came up: the current
+   * level-0 bucket, every level-0 bucket passed, and every higher bucket whose span began. The
+   * visitor may file entries again (relative to {@code now}).
+   */
+  void advance(long now, Visitor<K, R> visitor) {
+    long previous = time;
+    long to = Math.max(relative(now), previous);
+    time = to;
+    for (int level = LEVELS - 1; level >= 1; level--) {
+      long from = previous >> shift(level);
+      long until = to >> shift(level);
+      long steps = Math.min(until - from, BUCKETS);
+      for (long i = 1; i <= steps; i++) {
+        handBack(level, (int) ((from + i) & MASK), visitor);
+      }
+    }
+    long from = previous >> SHIFT0;
+    long until = to >> SHIFT0;
+    if (until - from >= BUCKETS) {
+      for (long i = 1; i < BUCKETS; i++) { // a revolution or more: every bucket but the new current
+        handBack(0, (int) ((until + i) & MASK), visitor);
+      }
+    } else {
+      // The bucket current at the last advance may hold entries not due then: hand it back too.
+      for (long i = from; i < until; i++) {
+        handBack(0, (int) (i & MASK), visitor);
+      }
+    }
+    currentMin = Long.MAX_VALUE; // recomputed as the current bucket's entries are filed again
+    handBack(0, (int) (until & MASK), visitor);
+  }
+
+  private void handBack(int level, int index, Visitor<K, R> visitor) {
+    Timed<K, R> entry = take(level, index);
+    while (entry != null) {
+      Timed<K, R> next = entry.nextDue;
+      entry.nextDue = null;
+      visitor.visit(entry);
+      entry = next;
+    }
+  }
+
+  /**
+   * Empties a bucket and returns its list (linked through {@link Timed#nextDue}); the caller
+   * files each entry again or lets it go.
+   */
+  Timed<K, R> take(int level, int index) {
+    int slot = level * BUCKETS + index;
+    Timed<K, R> head = heads[slot];
+    if (head == null) {
+      return null;
+    }
+    heads[slot] = null;
+    occupied[level] &= ~(1L << index);
+    for (Timed<K, R> e = head; e != null; e = e.nextDue) {
+      size--;
+    }
+    return head;
+  }
+
+  /**
+   * The earliest ticker time at which an entry may need handing back: the earliest deadline in
+   * the current level-0 bucket, or the start of the next non-empty bucket of any level; {@code
+   * Long.MAX_VALUE} if the wheel is empty. Never later than any filed entry's deadline.
+   */
+  long nextTime() {
+    if (size == 0) {
+      return Long.MAX_VALUE;
+    }
+    long best = currentMin;
+    for (int level = 0; level < LEVELS; level++) {
+      long mask = occupied[level];
+      long tick = time >> shift(level);
+      int current = (int) (tick & MASK);
+      if (level == 0) {
+        mask &= ~(1L << current); // the current bucket: currentMin
+      }
+      if (mask == 0) {
+        continue;
+      }
+      // Bit j of the rotated mask is the bucket j + 1 ahead of the current one.
+      long ahead = Long.rotateRight(mask, (current + 1) & MASK);
+      long start = (tick + Long.numberOfTrailingZeros(ahead) + 1) << shift(level);
+      best = Math.min(best, start);
+    }
+    return best == Long.MAX_VALUE ? Long.MAX_VALUE : saturatedAbsolute(best);
+  }
+
+  /**
+   * The buckets in the order they come up, for an eviction looking for the entry due soonest: the
+   * current level-0 bucket first, then ahead level by level. Calls {@code action} with the level
+   * and index of each non-empty one until it returns true.
+   */
+  boolean forEachBucketInDueOrder(BucketAction action) {
+    for (int level = 0; level < LEVELS; level++) {
+      long tick = time >> shift(level);
+      int start = level == 0 ? 0 : 1; // level 0: its current bucket first; above: never current
+      for (int k = start; k <= BUCKETS - (level == 0 ? 1 : 0); k++) {
+        int index = (int) ((tick + k) & MASK);
+        if ((occupied[level] & (1L << index)) != 0 && action.bucket(level, index)) {
+          return true;
+        }
+      }
+    }
+    return false;
+  }
+
+  /** See {@link #forEachBucketInDueOrder}. */
+  interface BucketAction {
+    boolean bucket(int level, int index);
+  }
+
+  /** Forgets every entry (shutdown). */
+  void clear() {
+    for (int level = 0; level < LEVELS; level++) {
+      for (int index = 0; index < BUCKETS; index++) {
+        Timed<K, R> entry = take(level, index);
+        while (entry != null) {
+          Timed<K, R> next = entry.nextDue;
+          entry.nextDue = null;
+          entry = next;
+        }
+      }
+    }
+    currentMin = Long.MAX_VALUE;
+  }
+
+  private long relative(long ticker) {
+    return ticker - origin;
+  }
+
+  private long saturatedAbsolute(long relative) {
+    long absolute = relative + origin;
+    // Overflow only for a deadline centuries away: then as far as a long goes.
+    return ((relative ^ absolute) & (origin ^ absolute)) < 0 ? Long.MAX_VALUE : absolute;
+  }
+}
