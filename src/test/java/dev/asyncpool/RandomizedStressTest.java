@@ -99,7 +99,7 @@ class RandomizedStressTest {
       long releasing = releasingAt.get();
       if (expiryOnly
           && releasing != Long.MIN_VALUE
-          && System.nanoTime() - releasing < ttlNanos) {
+          && System.nanoTime() - releasing < ttlNanosOf(key)) {
         violations.add("closed before the TTL since its last release: " + key);
       }
       int dice = ThreadLocalRandom.current().nextInt(100);
@@ -127,32 +127,67 @@ class RandomizedStressTest {
   /** The TTL of the running test; the pool's ticker is the system one, like System.nanoTime. */
   static volatile long ttlNanos;
 
+  /** True if the running test gives each key its own TTL ({@link #PER_KEY_TTLS}). */
+  static volatile boolean perKey;
+
+  /**
+   * Per-key TTLs of keys "a" to "l", when {@link #perKey}: zero, a few milliseconds (shorter and
+   * longer than the 1 ms batching, several classes of TTLs), and one pinned key ("g").
+   */
+  static final Duration[] PER_KEY_TTLS = {
+    Duration.ZERO,
+    Duration.ofMillis(1),
+    Duration.ofMillis(2),
+    Duration.ofMillis(3),
+    Duration.ofMillis(5),
+    Duration.ofNanos(8_300_000),
+    java.time.temporal.ChronoUnit.FOREVER.getDuration(),
+    Duration.ofNanos(700_000),
+    Duration.ofMillis(2),
+    Duration.ofMillis(3),
+    Duration.ofMillis(13),
+    Duration.ofMillis(21)
+  };
+
+  static Duration perKeyTtl(String key) {
+    return PER_KEY_TTLS[key.charAt(0) - 'a'];
+  }
+
+  static long ttlNanosOf(String key) {
+    return perKey ? PoolConfig.saturatedNanos(perKeyTtl(key)) : ttlNanos;
+  }
+
   /** True while only the TTL may close an instance (no invalidate, no shutdown yet). */
   static volatile boolean expiryOnly;
 
   /** Instances the factory made and whose close has not started; never above the bound. */
   static final AtomicInteger existing = new AtomicInteger();
 
-  @ParameterizedTest(name = "ttl={0}ms, invalidate={1}, maxInstances={2}, refresh={3}")
+  @ParameterizedTest(
+      name = "ttl={0}ms, invalidate={1}, maxInstances={2}, refresh={3}, perKeyTtls={4}")
   @CsvSource({
-    "0, false, 0, false",
-    "2, false, 0, false",
-    "0, true, 0, false",
-    "3, true, 0, false",
-    "3, false, 4, false",
-    "1, true, 3, false",
-    "3, false, 0, true",
-    "1, true, 0, true",
-    "3, false, 4, true"
+    "0, false, 0, false, false",
+    "2, false, 0, false, false",
+    "0, true, 0, false, false",
+    "3, true, 0, false, false",
+    "3, false, 4, false, false",
+    "1, true, 3, false, false",
+    "3, false, 0, true, false",
+    "1, true, 0, true, false",
+    "3, false, 4, true, false",
+    "-1, false, 0, false, true",
+    "-1, true, 4, true, true"
   })
   void invariantsHoldUnderRandomFaults(
-      long ttlMillis, boolean invalidate, int maxInstances, boolean refresh) throws Exception {
+      long ttlMillis, boolean invalidate, int maxInstances, boolean refresh, boolean perKeyTtls)
+      throws Exception {
     violations.clear();
     existing.set(0);
     if (!KEEP_EVERY_EVENT) {
       PoolLog.captureOnly(Level.ERROR);
     }
     ttlNanos = TimeUnit.MILLISECONDS.toNanos(ttlMillis);
+    perKey = perKeyTtls;
     // Evictions close idle instances before their TTL, as they should: only without a bound is
     // the TTL the only way out.
     // A refresh or a lifetime's end closes a replaced instance before its TTL, too.
@@ -160,7 +195,10 @@ class RandomizedStressTest {
     injected.clear();
     long started = System.nanoTime();
     List<FaultyResource> created = new CopyOnWriteArrayList<>();
-    PoolBuilder<Object, Object> builder = Pool.newBuilder().ttl(Duration.ofMillis(ttlMillis));
+    PoolBuilder<Object, Object> builder =
+        perKeyTtls
+            ? Pool.newBuilder().ttl((Object key) -> perKeyTtl((String) key))
+            : Pool.newBuilder().ttl(Duration.ofMillis(ttlMillis));
     if (maxInstances > 0) {
       builder.maxInstances(maxInstances).acquireTimeout(Duration.ofSeconds(10));
     }
@@ -279,7 +317,7 @@ class RandomizedStressTest {
     assertThat(unexpected.get()).isNull();
     assertThat(violations).isEmpty();
     assertThat(leases.get()).isGreaterThan(THREADS * OPS_PER_THREAD / 2);
-    if (ttlMillis > 0) {
+    if (ttlMillis > 0 || perKeyTtls) {
       assertThat(pool.stats().expirations()).as("the TTL path was exercised").isPositive();
     }
     for (FaultyResource r : created) {
@@ -291,11 +329,11 @@ class RandomizedStressTest {
     assertThat(stats.closes() + stats.closeFailures()).isEqualTo(created.size());
     assertLoggedOncePerFailure(stats, refresh);
     System.out.printf(
-        "stress ttl=%dms invalidate=%b maxInstances=%d refresh=%b, %d threads x %,d ops in"
+        "stress ttl=%s invalidate=%b maxInstances=%d refresh=%b, %d threads x %,d ops in"
             + " %.1f s: %,d leases, %,d invalidations, %,d refreshes asked,"
             + " %,d failures seen by callers, %,d instances created, %,d closed"
             + " (%,d of them by a close that failed), %,d expired; injected %s; %s%n",
-        ttlMillis,
+        perKeyTtls ? "per key" : ttlMillis + "ms",
         invalidate,
         maxInstances,
         refresh,
