@@ -206,6 +206,29 @@ class PerKeyTtlReviewTest extends PoolTestSupport {
         .isLessThanOrEqualTo(1);
   }
 
+  // ---- 5. a pinned key is evicted before an idle key that expires ----------------------------
+
+  /**
+   * The contract: a pinned key "in a bounded pool is still evicted to make room, but only once no
+   * idle instance that expires is left". claimSoonest(false) skips the wheel's entries released in
+   * their class's current epoch, and then, still in that call, claims from the pinned list with
+   * {@code recentToo = true}: the pinned instance goes while an instance that expires is idle.
+   */
+  @Test
+  void aPinnedKeyIsEvictedOnlyOnceNoIdleInstanceThatExpiresIsLeft() {
+    pool = settings().maxInstances(2).ttl((String key) -> ttlOf(key)).build(factory);
+    TestResource pinned = lease("pinned");
+    TestResource other = lease("other"); // 1 s: its cold release wakes the task
+    scheduler.advance(Duration.ofMillis(20)); // the task owns both; other's class is active
+    assertThat(lease("other")).isSameAs(other); // a warm release: stamped with the current epoch
+    java.util.concurrent.CompletableFuture<Lease<TestResource>> third = pool.acquire("third");
+    scheduler.runDue();
+    assertThat(third).isCompleted();
+    third.join().close();
+    assertThat(other.closes).as("the idle instance that expires").hasValue(1);
+    assertThat(pinned.closes).as("the pinned instance, kept while one that expires was idle").hasValue(0);
+  }
+
   private int pinnedListLength() throws ReflectiveOperationException {
     Field timedExpiry = KeyedPool.class.getDeclaredField("timedExpiry");
     timedExpiry.setAccessible(true);
