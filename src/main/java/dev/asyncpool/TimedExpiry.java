@@ -620,7 +620,8 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
    * Claims the idle entry due soonest, walking the wheel's buckets in the order they come up and
    * then the entries that never expire; entries passed on the way are looked at as the task looks
    * at them ({@link #visit}). {@code recentToo}: also an entry released in its class's current
-   * epoch. Null if none is idle.
+   * epoch, and then the entries that never expire (never without it: they go last). Null if none
+   * is idle.
    */
   private Timed<K, R> claimSoonest(boolean recentToo) {
     Object[] found = new Object[1];
@@ -629,7 +630,8 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
           found[0] = claimFrom(wheel.take(level, index), recentToo);
           return found[0] != null;
         });
-    if (found[0] == null) {
+    if (found[0] == null && recentToo) {
+      // Pinned entries go last: only once no idle entry that expires is left, recent ones too.
       Timed<K, R> list = pinned;
       pinned = null;
       found[0] = claimFrom(list, true);
