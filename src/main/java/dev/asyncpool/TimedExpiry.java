@@ -331,8 +331,24 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
       }
       wake(Long.MIN_VALUE, retry);
     } finally {
-      expired = null;
-      taskLock.unlock();
+      try {
+        handOverClaimed();
+      } finally {
+        taskLock.unlock();
+      }
+    }
+  }
+
+  /**
+   * Ends a run or an eviction: entries it claimed as expired but did not hand to the sink yet (it
+   * failed after claiming them: a clock read in tendClasses, say) go to the sink now. Claimed,
+   * nothing else would ever close them.
+   */
+  private void handOverClaimed() {
+    List<PoolEntry<K, R>> left = expired;
+    expired = null;
+    if (left != null && !left.isEmpty()) {
+      sink.expired(left);
     }
   }
 
@@ -533,8 +549,11 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
     try {
       evictLocked(bound);
     } finally {
-      expired = null;
-      taskLock.unlock();
+      try {
+        handOverClaimed();
+      } finally {
+        taskLock.unlock();
+      }
     }
   }
 
@@ -547,8 +566,11 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
       evictLocked(bound);
       return true;
     } finally {
-      expired = null;
-      taskLock.unlock();
+      try {
+        handOverClaimed();
+      } finally {
+        taskLock.unlock();
+      }
     }
   }
 
