@@ -260,7 +260,14 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
         // before its deadline, and, if its class is not active, start the class soon: until then
         // its warm releases read the clock.
         long delay = Math.min(entry.ttlNanos, c.epochs.epochNanos);
-        wake(at == Long.MIN_VALUE ? Long.MIN_VALUE : at + delay, delay);
+        if (at == Long.MIN_VALUE) {
+          // No time to claim by: a claim of unknown time supersedes any other and is waited for
+          // by every later release (see wake), so it must come as soon as the task batches, not
+          // an epoch of this class (34 s for an hour) from now.
+          wake(Long.MIN_VALUE, MIN_REAP_INTERVAL_NANOS);
+        } else {
+          wake(at + delay, delay);
+        }
       }
     }
   }
