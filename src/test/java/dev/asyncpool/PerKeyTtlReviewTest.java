@@ -229,6 +229,77 @@ class PerKeyTtlReviewTest extends PoolTestSupport {
     assertThat(pinned.closes).as("the pinned instance, kept while one that expires was idle").hasValue(0);
   }
 
+  // ---- held up: warm releases on real threads racing the task --------------------------------
+
+  /**
+   * Real threads, the system clock and a real scheduler, bounded and not: keys of TTLs from zero
+   * to pinned leased and released at random while the task files, expires and evicts them. No
+   * timing is asserted: never handed out closed, every instance closed exactly once by the end.
+   */
+  @Test
+  void racingReleasesNeverHandOutAClosedInstanceAndCloseEachOnce() throws Exception {
+    for (int bounded = 0; bounded < 2; bounded++) {
+      TestFactory made = new TestFactory();
+      java.util.concurrent.ScheduledExecutorService real =
+          java.util.concurrent.Executors.newScheduledThreadPool(1);
+      PoolBuilder<Object, Object> builder = Pool.newBuilder().name("stress").scheduler(real);
+      if (bounded == 1) {
+        builder.maxInstances(6);
+      }
+      String[] keys = {"zero", "blink", "k1", "k3", "k20", "k200", "pinned"};
+      Pool<String, TestResource> stress =
+          builder
+              .ttl(
+                  (String key) ->
+                      switch (key) {
+                        case "zero" -> Duration.ZERO;
+                        case "blink" -> Duration.ofNanos(300_000);
+                        case "pinned" -> Duration.ofNanos(Long.MAX_VALUE);
+                        default -> Duration.ofMillis(Long.parseLong(key.substring(1)));
+                      })
+              .build(made);
+      java.util.concurrent.atomic.AtomicInteger bad = new java.util.concurrent.atomic.AtomicInteger();
+      long end = System.nanoTime() + Duration.ofMillis(1500).toNanos();
+      Thread[] threads = new Thread[3];
+      for (int t = 0; t < threads.length; t++) {
+        long seed = t;
+        threads[t] =
+            new Thread(
+                () -> {
+                  java.util.Random random = new java.util.Random(seed);
+                  while (System.nanoTime() - end < 0) {
+                    String key = keys[random.nextInt(keys.length)];
+                    try (Lease<TestResource> lease =
+                        stress.get(key, Duration.ofSeconds(5))) {
+                      if (lease.get().isClosed()) {
+                        bad.incrementAndGet();
+                      }
+                      if (random.nextInt(8) == 0) {
+                        java.util.concurrent.locks.LockSupport.parkNanos(random.nextInt(2_000_000));
+                      }
+                      if (lease.get().isClosed()) {
+                        bad.incrementAndGet();
+                      }
+                    }
+                    if (random.nextInt(4) == 0) {
+                      java.util.concurrent.locks.LockSupport.parkNanos(random.nextInt(3_000_000));
+                    }
+                  }
+                });
+        threads[t].start();
+      }
+      for (Thread thread : threads) {
+        thread.join();
+      }
+      stress.closeAsync().get(10, java.util.concurrent.TimeUnit.SECONDS);
+      real.shutdown();
+      assertThat(bad).as("leases that saw a closed instance").hasValue(0);
+      assertThat(made.created)
+          .as("bounded=%s: %s instances", bounded, made.created.size())
+          .allSatisfy(r -> assertThat(r.closes).as("%s", r).hasValue(1));
+    }
+  }
+
   private int pinnedListLength() throws ReflectiveOperationException {
     Field timedExpiry = KeyedPool.class.getDeclaredField("timedExpiry");
     timedExpiry.setAccessible(true);
