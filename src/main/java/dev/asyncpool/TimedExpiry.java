@@ -260,7 +260,14 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
         // before its deadline, and, if its class is not active, start the class soon: until then
         // its warm releases read the clock.
         long delay = Math.min(entry.ttlNanos, c.epochs.epochNanos);
-        wake(at == Long.MIN_VALUE ? Long.MIN_VALUE : at + delay, delay);
+        if (at == Long.MIN_VALUE) {
+          // No time to claim by: a claim of unknown time supersedes any other and is waited for
+          // by every later release (see wake), so it must come as soon as the task batches, not
+          // an epoch of this class (34 s for an hour) from now.
+          wake(Long.MIN_VALUE, MIN_REAP_INTERVAL_NANOS);
+        } else {
+          wake(at + delay, delay);
+        }
       }
     }
   }
@@ -331,8 +338,24 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
       }
       wake(Long.MIN_VALUE, retry);
     } finally {
-      expired = null;
-      taskLock.unlock();
+      try {
+        handOverClaimed();
+      } finally {
+        taskLock.unlock();
+      }
+    }
+  }
+
+  /**
+   * Ends a run or an eviction: entries it claimed as expired but did not hand to the sink yet (it
+   * failed after claiming them: a clock read in tendClasses, say) go to the sink now. Claimed,
+   * nothing else would ever close them.
+   */
+  private void handOverClaimed() {
+    List<PoolEntry<K, R>> left = expired;
+    expired = null;
+    if (left != null && !left.isEmpty()) {
+      sink.expired(left);
     }
   }
 
@@ -533,8 +556,11 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
     try {
       evictLocked(bound);
     } finally {
-      expired = null;
-      taskLock.unlock();
+      try {
+        handOverClaimed();
+      } finally {
+        taskLock.unlock();
+      }
     }
   }
 
@@ -547,8 +573,11 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
       evictLocked(bound);
       return true;
     } finally {
-      expired = null;
-      taskLock.unlock();
+      try {
+        handOverClaimed();
+      } finally {
+        taskLock.unlock();
+      }
     }
   }
 
@@ -620,7 +649,8 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
    * Claims the idle entry due soonest, walking the wheel's buckets in the order they come up and
    * then the entries that never expire; entries passed on the way are looked at as the task looks
    * at them ({@link #visit}). {@code recentToo}: also an entry released in its class's current
-   * epoch. Null if none is idle.
+   * epoch, and then the entries that never expire (never without it: they go last). Null if none
+   * is idle.
    */
   private Timed<K, R> claimSoonest(boolean recentToo) {
     Object[] found = new Object[1];
@@ -629,7 +659,8 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
           found[0] = claimFrom(wheel.take(level, index), recentToo);
           return found[0] != null;
         });
-    if (found[0] == null) {
+    if (found[0] == null && recentToo) {
+      // Pinned entries go last: only once no idle entry that expires is left, recent ones too.
       Timed<K, R> list = pinned;
       pinned = null;
       found[0] = claimFrom(list, true);
