@@ -10,6 +10,7 @@ import java.lang.invoke.VarHandle;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.atomic.AtomicReferenceArray;
 import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
@@ -81,6 +82,14 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
   static final long MIN_REAP_INTERVAL_NANOS = Epochs.MIN_EPOCH_NANOS;
 
   /**
+   * The task sleeps at most this long: superseded runs are cancelled, but a scheduler that keeps
+   * cancelled tasks until their time (a {@code ScheduledThreadPoolExecutor}'s default) would
+   * otherwise keep one per supersession for as long as a long TTL's epoch (a year, for a century).
+   * Once a second costs nothing next to that.
+   */
+  static final long MAX_SLEEP_NANOS = 1_000_000_000L;
+
+  /**
    * Epoch times kept per class: 4 of its smallest TTLs (or 256 ms), more than the time from a
    * release to the task's look at it (at most its TTL, under twice the smallest, plus lateness).
    */
@@ -132,6 +141,9 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
     final TimedExpiry<?, ?> owner;
     final long at;
 
+    /** Its scheduled task, once scheduled; null before. */
+    volatile ScheduledFuture<?> future;
+
     Run(TimedExpiry<?, ?> owner, long at) {
       this.owner = owner;
       this.at = at;
@@ -140,6 +152,14 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
     @Override
     public void run() {
       owner.runTask(this);
+    }
+
+    /** Takes it off the scheduler, if it is on it yet; never interrupts a run under way. */
+    void cancel() {
+      ScheduledFuture<?> scheduled = future;
+      if (scheduled != null) {
+        scheduled.cancel(false);
+      }
     }
   }
 
@@ -289,15 +309,25 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
   private void wake(long at, long delayNanos) {
     for (; ; ) {
       Run claimed = pending;
-      if (claimed != null && claimed.at - at <= 0 && at != Long.MIN_VALUE) {
-        return; // a run comes by then
-      }
-      if (claimed != null && claimed.at == Long.MIN_VALUE) {
-        return; // a run comes as soon as the scheduler allows
+      if (claimed != null
+          && (at == Long.MIN_VALUE || (claimed.at != Long.MIN_VALUE && claimed.at - at <= 0))) {
+        // A run comes by then; or we do not know when we need one, and any will do. A claim of
+        // unknown time (the ticker failed) never holds up one whose time is known: that one
+        // supersedes it, and runs the task as well.
+        return;
       }
       Run run = new Run(this, at);
       if (PENDING.compareAndSet(this, claimed, run)) {
-        scheduler.schedule(run, Math.max(delayNanos, 0));
+        run.future = scheduler.schedule(run, Math.min(Math.max(delayNanos, 0), MAX_SLEEP_NANOS));
+        // The run we superseded returns at once when its time comes; cancel it now, so that it
+        // does not sit in the scheduler for as long as a long TTL's epoch. Its claimer may not
+        // have stored its future yet: then it sees the claim gone, and cancels it itself.
+        if (claimed != null) {
+          claimed.cancel();
+        }
+        if (pending != run) {
+          run.cancel(); // superseded (or run) already; cancelling a run under way does nothing
+        }
         return;
       }
     }
@@ -663,7 +693,7 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
       // Pinned entries go last: only once no idle entry that expires is left, recent ones too.
       Timed<K, R> list = pinned;
       pinned = null;
-      found[0] = claimFrom(list, true);
+        found[0] = claimFrom(list, true);
     }
     @SuppressWarnings("unchecked")
     Timed<K, R> victim = (Timed<K, R>) found[0];
