@@ -190,6 +190,14 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
   /** Entries that never expire (a bounded pool's, for eviction), linked through nextDue. */
   private Timed<K, R> pinned;
 
+  /** The length of {@link #pinned}. */
+  private int pinnedCount;
+
+  /** When {@link #pinnedCount} reaches this, the list is pruned (see {@link #prunePinned}). */
+  private int pinnedPruneAt = PINNED_PRUNE_MIN;
+
+  private static final int PINNED_PRUNE_MIN = 16;
+
   /** The time of the current run or eviction. */
   private long now;
 
@@ -495,6 +503,9 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
       if (c == null) {
         entry.nextDue = pinned; // never expires; kept only for an eviction to find
         pinned = entry;
+        if (++pinnedCount >= pinnedPruneAt) {
+          prunePinned();
+        }
         return;
       }
       long deadline = deadline(entry, c, state);
@@ -518,6 +529,38 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
         return;
       }
     }
+  }
+
+  /**
+   * Lets go of the entries in {@link #pinned} that were retired (invalidated, refreshed, replaced
+   * at the end of a lifetime) or leased again since they were filed: nothing else looks at that
+   * list but an eviction, so without this a pool that keeps replacing a pinned key would keep
+   * every dead entry. Runs when the list has doubled since the last prune (at least 16 long), so
+   * its cost per entry filed is constant, and at most half the list is dead.
+   */
+  private void prunePinned() {
+    Timed<K, R> list = pinned;
+    pinned = null;
+    int kept = 0;
+    while (list != null) {
+      Timed<K, R> entry = list;
+      list = entry.nextDue;
+      entry.nextDue = null;
+      long state = entry.state;
+      if ((state & RETIRED) != 0) {
+        continue; // closing by another path; `queued` stays set, so it is never queued again
+      }
+      // Leased: let go of it (its next release queues it again), unless it went idle meanwhile
+      // (handshake BUSY-DROP, as in visit).
+      if ((state & REFS) != 0 && !entry.dropUnlessIdle()) {
+        continue;
+      }
+      entry.nextDue = pinned;
+      pinned = entry;
+      kept++;
+    }
+    pinnedCount = kept;
+    pinnedPruneAt = Math.max(PINNED_PRUNE_MIN, 2 * kept);
   }
 
   /**
@@ -561,6 +604,7 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
       pinned.nextDue = null;
       pinned = next;
     }
+    pinnedCount = 0;
     while (idleQueue.poll() != null) {}
     for (TtlClass c : listed) {
       c.owned = 0;
@@ -693,7 +737,8 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
       // Pinned entries go last: only once no idle entry that expires is left, recent ones too.
       Timed<K, R> list = pinned;
       pinned = null;
-        found[0] = claimFrom(list, true);
+      pinnedCount = 0;
+      found[0] = claimFrom(list, true);
     }
     @SuppressWarnings("unchecked")
     Timed<K, R> victim = (Timed<K, R>) found[0];
