@@ -117,9 +117,9 @@ public final class PoolBuilder<K, R> {
    *
    * <p>The promise of {@link #ttl(Duration)} stands per key: an idle instance is never closed
    * before its TTL has passed since its last release, and at most {@code ttl / 64} (but at least 1
-   * ms) plus 1 ms after that. Keys whose TTLs lie within a factor of two share a period: the expiry
-   * task wakes at most every {@code ttl / 64} of the shortest TTL among the idle instances, and
-   * not at all for pinned ones. The warm lease still reads no clock, and the expiry task's work
+   * ms) plus 1 ms after that. Keys whose TTLs lie within a factor of two share a period: while idle
+   * instances wait, the expiry task wakes every {@code ttl / 64} of the shortest TTL among them
+   * (at least 1 ms apart), and at least once a second; pinned ones are not watched at all. The warm lease still reads no clock, and the expiry task's work
    * per instance does not grow with the number of keys or the spread of their TTLs (a timer
    * wheel). With a bound, the idle instance due to expire soonest is evicted first.
    *

@@ -61,11 +61,13 @@ import org.slf4j.LoggerFactory;
  * <h2>Waking the task</h2>
  *
  * The task sleeps until the wheel's next bucket or the next epoch of an active class, whichever
- * comes first. An entry pushed while it sleeps may need it sooner (a TTL shorter than every one
- * it watches), so the run scheduled is a claim, {@link #pending}, with its time: a release that
- * needs the task by an earlier time claims an earlier run and schedules it; a run that finds
- * itself no longer the claimed one returns at once, so the superseded run of a chain dies out
- * instead of running on beside it.
+ * comes first, and at most a second. An entry pushed while it sleeps may need it sooner (a TTL
+ * shorter than every one it watches), so the run scheduled is a claim, {@link #pending}, with its
+ * time: a release that needs the task by an earlier time claims an earlier run, schedules it and
+ * cancels the one it superseded; a superseded run that runs anyway (its cancel came too late)
+ * finds itself no longer the claimed one and returns at once, so a chain never runs on beside
+ * another. The one-second cap bounds what a scheduler that keeps cancelled tasks until their time
+ * holds. A claim of unknown time (the ticker failed) gives way to any claim of known time.
  *
  * <h2>Handshakes here</h2>
  *
