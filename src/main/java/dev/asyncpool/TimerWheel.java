@@ -123,25 +123,41 @@ final class TimerWheel<K, R> {
     for (int level = LEVELS - 1; level >= 1; level--) {
       long from = previous >> shift(level);
       long until = to >> shift(level);
-      long steps = Math.min(until - from, BUCKETS);
-      for (long i = 1; i <= steps; i++) {
-        handBack(level, (int) ((from + i) & MASK), visitor);
-      }
+      // The buckets whose span began since: ticks from + 1 to until (a revolution at most).
+      handBackRange(level, from + 1, Math.min(until - from, BUCKETS), visitor);
     }
     long from = previous >> SHIFT0;
     long until = to >> SHIFT0;
     if (until - from >= BUCKETS) {
-      for (long i = 1; i < BUCKETS; i++) { // a revolution or more: every bucket but the new current
-        handBack(0, (int) ((until + i) & MASK), visitor);
-      }
+      handBackRange(0, until + 1, BUCKETS - 1, visitor); // every bucket but the new current
     } else {
       // The bucket current at the last advance may hold entries not due then: hand it back too.
-      for (long i = from; i < until; i++) {
-        handBack(0, (int) (i & MASK), visitor);
-      }
+      handBackRange(0, from, until - from, visitor);
     }
     currentMin = Long.MAX_VALUE; // recomputed as the current bucket's entries are filed again
     handBack(0, (int) (until & MASK), visitor);
+  }
+
+  /**
+   * Hands back the non-empty buckets of {@code count} ticks from {@code firstTick} at {@code
+   * level}, in tick order, as they were when called: an entry filed again meanwhile into one of
+   * those indices is there for a later tick, and waits for it.
+   */
+  private void handBackRange(int level, long firstTick, long count, Visitor<K, R> visitor) {
+    if (count <= 0) {
+      return;
+    }
+    int first = (int) (firstTick & MASK);
+    // Bit j: the bucket j ticks after the first; only the `count` ticks in range.
+    long pending = Long.rotateRight(occupied[level], first);
+    if (count < BUCKETS) {
+      pending &= (1L << count) - 1;
+    }
+    while (pending != 0) {
+      int j = Long.numberOfTrailingZeros(pending);
+      pending &= pending - 1;
+      handBack(level, (first + j) & MASK, visitor);
+    }
   }
 
   private void handBack(int level, int index, Visitor<K, R> visitor) {
