@@ -281,13 +281,23 @@ class LincheckRaceTest {
 
     /** With a {@code maxLifetime} as well, if not null. */
     Harness(Duration ttl, Duration maxLifetime) {
+      this(settings -> settings.ttl(ttl), maxLifetime);
+    }
+
+    /** With each key's TTL from {@code ttlByKey}. */
+    Harness(java.util.function.Function<Object, Duration> ttlByKey) {
+      this(settings -> settings.ttl(ttlByKey), null);
+    }
+
+    private Harness(
+        java.util.function.UnaryOperator<PoolBuilder<Object, Object>> ttl, Duration maxLifetime) {
       PoolBuilder<Object, Object> builder =
-          Pool.newBuilder()
-              .ticker(ticker)
-              .scheduler(scheduler)
-              .executor(Runnable::run)
-              .ttl(ttl)
-              .name("lincheck");
+          ttl.apply(
+              Pool.newBuilder()
+                  .ticker(ticker)
+                  .scheduler(scheduler)
+                  .executor(Runnable::run)
+                  .name("lincheck"));
       if (maxLifetime != null) {
         builder.maxLifetime(maxLifetime);
       }
