@@ -10,6 +10,7 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
+import java.time.temporal.ChronoUnit;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import org.slf4j.Logger;
@@ -78,12 +79,25 @@ public final class UsingItExample {
                 .ttl(Duration.ofSeconds(5))
                 .build(tenant -> new TenantDb(tenant));
         Pool<String, TenantDb> async = Pool.newBuilder().buildAsync(TenantDb::connectAsync);
+        Pool<String, TenantDb> tiers =
+            Pool.newBuilder() // a TTL per key
+                .ttl(
+                    (String tenant) ->
+                        tenant.equals("system")
+                            ? ChronoUnit.FOREVER.getDuration() // pinned
+                            : tenant.startsWith("premium-")
+                                ? Duration.ofMinutes(30)
+                                : Duration.ofMinutes(2))
+                .build(TenantDb::new);
         Pool<TenantConfig, HikariDataSource> jdbc =
             Pool.newBuilder()
                 .keyFormatter(TenantConfig::tenantId) // never the password, in any log line
                 .buildCloseable(TenantConfig::dataSource)) {
       try (Lease<TenantDb> lease = dbs.get("acme", Duration.ofSeconds(2))) {
         log.info("leased {} with a 2 s deadline", lease.get().tenant);
+      }
+      for (String tenant : new String[] {"system", "premium-acme", "acme"}) {
+        tiers.accept(tenant, db -> log.info("{} is idle-closed after its own TTL", db.tenant));
       }
       try (Lease<TenantDb> lease = async.getIfPresent("acme")) {
         log.info("async pool has acme open: {}", lease != null); // false: never made
