@@ -286,6 +286,31 @@ class PerKeyTtlTest extends PoolTestSupport {
   }
 
   @Test
+  void aCopyKeepsItsTtlPerKeyAndAFunctionThatIsNotSerializableIsNamed() throws Exception {
+    Pool<String, TestResource> original =
+        Pool.newBuilder()
+            .ttl((Function<String, Duration> & java.io.Serializable) PerKeyTtlTest::ttlOf)
+            .name("tiers")
+            .build(new SerializationTest.CountingFactory());
+    try (Pool<String, TestResource> copy = SerializationTest.roundTrip(original)) {
+      assertThat(copy.toString()).isEqualTo("Pool[tiers, ttl=per key]");
+      try (Lease<TestResource> lease = copy.get("zero")) {
+        assertThat(lease.get().key).isEqualTo("zero");
+      }
+      assertThat(copy.stats().expirations())
+          .as("the copy asks the function too: zero expires at its last release")
+          .isEqualTo(1);
+    } finally {
+      original.close();
+    }
+    Pool<String, TestResource> notSerializable =
+        Pool.newBuilder().ttl((String key) -> Duration.ofSeconds(1)).build(factory);
+    assertThatThrownBy(() -> SerializationTest.roundTrip(notSerializable))
+        .isInstanceOf(java.io.NotSerializableException.class);
+    notSerializable.close();
+  }
+
+  @Test
   void itSaysItsTtlIsPerKey() {
     newPool(PerKeyTtlTest::ttlOf);
     assertThat(pool.toString()).isEqualTo("Pool[test-pool, ttl=per key]");
