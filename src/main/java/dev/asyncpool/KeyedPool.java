@@ -96,6 +96,11 @@ import org.slf4j.LoggerFactory;
  * Expiry#evict}). What it claims comes back here ({@link Expiry.Sink}) to be counted, told to the
  * listener and closed. Its note explains the idle queue, the epochs and the idle stamps.
  *
+ * <p>With a TTL per key ({@link PoolBuilder#ttl(Function)}), {@link TimedExpiry} takes its place:
+ * each entry is a {@link Timed} one, with the TTL its function gave when its creation started,
+ * and {@link #onIdleTimed} decides by that TTL (zero: closed at once; never, in an unbounded pool:
+ * not handed over at all). Exactly one of the two exists in a pool.
+ *
  * <h3>Closing</h3>
  *
  * Whoever claims an entry hands its instance to {@link Closing}, which closes it once on the
@@ -107,7 +112,8 @@ import org.slf4j.LoggerFactory;
  *
  * This class keeps the map, the lease paths, creation (single flight, deadlines, the bound's
  * tickets) and shutdown. {@link PoolEntry} holds every transition of the state word; {@link
- * Expiry} the expiry task and eviction's claims; {@link Closing} the closes; {@link Bound} the
+ * Expiry} (or {@link TimedExpiry}, with its {@link TimerWheel}) the expiry task and eviction's
+ * claims; {@link Epochs} the idle stamps; {@link Closing} the closes; {@link Bound} the
  * counts of room and creation slots; {@link PoolScheduler} the scheduler's fallback.
  *
  * <h3>Shared fields and handshakes</h3>
@@ -115,7 +121,8 @@ import org.slf4j.LoggerFactory;
  * {@link PoolEntry} says in one place who writes each field of an entry, with which access mode,
  * for which read; and names the handshakes, where two threads must see each other's writes
  * (BUSY-DROP, TASK-SLEEP, SHUTDOWN-SCAN, LAST-CLOSE, SETTLED-THEN-GRACE, LISTED-BEFORE-RETIRED,
- * DRAIN-CLAIM, STUCK-CLOSE, TICKET-SHUTDOWN, OFFERED-OR-TAKEN, DEADLINE-ARM, EPOCH-BOUND). The
+ * DRAIN-CLAIM, STUCK-CLOSE, TICKET-SHUTDOWN, OFFERED-OR-TAKEN, DEADLINE-ARM, EPOCH-BOUND,
+ * RUN-CLAIM). The
  * names are quoted at the code.
  *
  * <h3>The bound</h3>
