@@ -2,6 +2,7 @@ package dev.asyncpool.bench;
 
 import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
+import com.github.benmanes.caffeine.cache.Expiry;
 import com.github.benmanes.caffeine.cache.RemovalCause;
 import com.github.benmanes.caffeine.cache.Scheduler;
 import dev.asyncpool.AsyncResource;
@@ -11,19 +12,26 @@ import io.grpc.internal.SharedResourceHolder;
 import java.lang.management.ManagementFactory;
 import java.time.Duration;
 import java.util.Arrays;
+import java.util.SplittableRandom;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
 /**
- * Workload 3, in a JVM of its own per peer: {@code n} keys each leased once and released, TTL
- * {@code ttl}; every close is timed against its key's release. Prints one {@code RESULT} line:
- * closes that came before the TTL ran out (early), lateness percentiles, and the process CPU time
- * from the last release to the last close.
+ * Workload 3, in a JVM of its own per peer: {@code n} keys each leased once and released, each
+ * with its TTL; every close is timed against its key's release and its key's own TTL. Prints one
+ * {@code RESULT} line: closes that came before the TTL ran out (early), lateness percentiles, the
+ * process CPU time from the last release to the last close, and the CPU the process spent beside
+ * the releasing thread from the first release to the last close (the expiry's whole work: the
+ * filing of entries done while the releases still run included; GC and JIT too).
  *
- * <p>Usage: {@code ExpiryRun <asyncpool|grpc|caffeine> <n> <ttlMillis>}. gRPC's delay is fixed at
- * one second, so it only runs with a TTL of 1000.
+ * <p>Usage: {@code ExpiryRun <asyncpool|grpc|caffeine> <n> <ttls>}, where {@code ttls} is one TTL
+ * in milliseconds ({@code 1000}: the pool's {@code ttl(Duration)}, Caffeine's {@code
+ * expireAfterAccess}), or a TTL per key ({@code ttl(Function)}, Caffeine's {@code
+ * expireAfter(Expiry)}) drawn with a fixed seed: {@code set:1000,2000,5000} (one of these for each
+ * key, equally likely) or {@code uniform:1000-5000} (uniform in that range, to the nanosecond).
+ * gRPC's delay is fixed at one second, so it only runs with a TTL of 1000.
  */
 public final class ExpiryRun {
 
@@ -31,7 +39,18 @@ public final class ExpiryRun {
 
   static long[] releasedAt;
   static long[] closedAt;
+  static long[] ttlOf;
   static CountDownLatch allClosed;
+
+  /** The process's CPU time, and the releasing thread's, just before the first release. */
+  static long cpuAtFirstRelease;
+
+  static long releasingThreadCpuAtFirst;
+
+  private static void markFirstRelease() {
+    cpuAtFirstRelease = processCpuNanos();
+    releasingThreadCpuAtFirst = threadCpuNanos();
+  }
 
   /** A resource that records when it was closed. */
   static final class TimedClient implements AsyncResource {
@@ -57,7 +76,11 @@ public final class ExpiryRun {
   public static void main(String[] args) throws Exception {
     String peer = args[0];
     int n = Integer.parseInt(args[1]);
-    long ttlNanos = TimeUnit.MILLISECONDS.toNanos(Long.parseLong(args[2]));
+    String spec = args[2];
+    boolean perKey = spec.contains(":");
+    ttlOf = ttls(spec, n);
+    long ttlNanos = ttlOf[0]; // the single TTL, when there is one
+    long maxTtlNanos = Arrays.stream(ttlOf).max().orElse(0);
     releasedAt = new long[n];
     closedAt = new long[n];
     allClosed = new CountDownLatch(n);
@@ -69,13 +92,18 @@ public final class ExpiryRun {
     switch (peer) {
       case "asyncpool" -> {
         Pool<Integer, TimedClient> pool =
-            Pool.newBuilder().ttl(Duration.ofNanos(ttlNanos)).build(TimedClient::new);
+            perKey
+                ? Pool.newBuilder()
+                    .ttl((Integer k) -> Duration.ofNanos(ttlOf[k]))
+                    .build(TimedClient::new)
+                : Pool.newBuilder().ttl(Duration.ofNanos(ttlNanos)).build(TimedClient::new);
         @SuppressWarnings({"unchecked", "rawtypes"})
         Lease<TimedClient>[] leases = new Lease[n];
         for (int i = 0; i < n; i++) {
           leases[i] = pool.get(keys[i]);
         }
         System.gc();
+        markFirstRelease();
         for (int i = 0; i < n; i++) {
           releasedAt[i] = System.nanoTime(); // before the release: a correct close is never early
           leases[i].close();
@@ -84,8 +112,8 @@ public final class ExpiryRun {
         cleanup = pool;
       }
       case "grpc" -> {
-        if (ttlNanos != TimeUnit.SECONDS.toNanos(1)) {
-          throw new IllegalArgumentException("gRPC's holder closes 1 s after release, not " + args[2] + " ms");
+        if (perKey || ttlNanos != TimeUnit.SECONDS.toNanos(1)) {
+          throw new IllegalArgumentException("gRPC's holder closes 1 s after release, not " + spec);
         }
         SharedResourceHolder.Resource<TimedClient>[] resources =
             Peers.grpcResources(n, TimedClient::new);
@@ -94,6 +122,7 @@ public final class ExpiryRun {
           instances[i] = SharedResourceHolder.get(resources[i]);
         }
         System.gc();
+        markFirstRelease();
         for (int i = 0; i < n; i++) {
           releasedAt[i] = System.nanoTime();
           SharedResourceHolder.release(resources[i], instances[i]);
@@ -101,14 +130,17 @@ public final class ExpiryRun {
         }
       }
       case "caffeine" -> {
-        Cache<Integer, TimedClient> cache =
+        Caffeine<Integer, TimedClient> builder =
             Caffeine.newBuilder()
-                .expireAfterAccess(Duration.ofNanos(ttlNanos))
                 .scheduler(Scheduler.systemScheduler())
                 .removalListener(
-                    (Integer key, TimedClient client, RemovalCause cause) -> client.closeAsync())
-                .build();
+                    (Integer key, TimedClient client, RemovalCause cause) -> client.closeAsync());
+        Cache<Integer, TimedClient> cache =
+            perKey
+                ? builder.expireAfter(new PerKeyAccess()).build()
+                : builder.expireAfterAccess(Duration.ofNanos(ttlNanos)).build();
         System.gc();
+        markFirstRelease();
         for (int i = 0; i < n; i++) {
           releasedAt[i] = System.nanoTime(); // the access time is at or after this
           cache.get(keys[i], TimedClient::new);
@@ -118,8 +150,10 @@ public final class ExpiryRun {
       default -> throw new IllegalArgumentException("unknown peer: " + peer);
     }
     long cpuAtLastRelease = processCpuNanos();
+    long releasingThreadCpu = threadCpuNanos() - releasingThreadCpuAtFirst;
     long lastRelease = System.nanoTime();
-    boolean finished = allClosed.await(ttlNanos + TimeUnit.SECONDS.toNanos(60), TimeUnit.NANOSECONDS);
+    boolean finished =
+        allClosed.await(maxTtlNanos + TimeUnit.SECONDS.toNanos(60), TimeUnit.NANOSECONDS);
     long cpuAtLastClose = processCpuNanos();
     long lastClose = Arrays.stream(closedAt).max().orElse(lastRelease);
     cleanup.close();
@@ -133,17 +167,20 @@ public final class ExpiryRun {
         continue;
       }
       long idle = closedAt[i] - releasedAt[i];
-      if (idle < ttlNanos) {
+      if (idle < ttlOf[i]) {
         early++;
       }
-      lateness[j++] = idle - ttlNanos;
+      lateness[j++] = idle - ttlOf[i];
     }
     Arrays.sort(lateness);
     long cpu = cpuAtLastClose - cpuAtLastRelease;
+    long offThreadCpu = cpuAtLastClose - cpuAtFirstRelease - releasingThreadCpu;
     System.out.printf(
-        "RESULT peer=%s n=%d closed=%d finished=%s early=%d releaseMs=%.0f minMs=%.1f p50Ms=%.1f"
-            + " p99Ms=%.1f maxMs=%.1f cpuMs=%.0f cpuPerCloseNs=%.0f lastCloseAfterLastReleaseMs=%.0f%n",
+        "RESULT peer=%s ttls=%s n=%d closed=%d finished=%s early=%d releaseMs=%.0f minMs=%.1f"
+            + " p50Ms=%.1f p99Ms=%.1f maxMs=%.1f cpuMs=%.0f cpuPerCloseNs=%.0f"
+            + " offThreadCpuMs=%.0f offThreadCpuPerCloseNs=%.0f lastCloseAfterLastReleaseMs=%.0f%n",
         peer,
+        spec,
         n,
         closed,
         finished,
@@ -155,8 +192,58 @@ public final class ExpiryRun {
         millis(lateness.length == 0 ? 0 : lateness[lateness.length - 1]),
         cpu / 1e6,
         closed == 0 ? 0.0 : (double) cpu / closed,
+        offThreadCpu / 1e6,
+        closed == 0 ? 0.0 : (double) offThreadCpu / closed,
         (lastClose - lastRelease) / 1e6);
     System.exit(0); // gRPC's and Caffeine's timer threads
+  }
+
+  /** Each key's TTL in nanoseconds, from the spec (see the class's usage), with a fixed seed. */
+  static long[] ttls(String spec, int n) {
+    long[] ttls = new long[n];
+    SplittableRandom random = new SplittableRandom(0x5EED);
+    if (spec.startsWith("set:")) {
+      long[] set =
+          Arrays.stream(spec.substring(4).split(","))
+              .mapToLong(ms -> TimeUnit.MILLISECONDS.toNanos(Long.parseLong(ms)))
+              .toArray();
+      for (int i = 0; i < n; i++) {
+        ttls[i] = set[random.nextInt(set.length)];
+      }
+    } else if (spec.startsWith("uniform:")) {
+      String[] range = spec.substring(8).split("-");
+      long from = TimeUnit.MILLISECONDS.toNanos(Long.parseLong(range[0]));
+      long to = TimeUnit.MILLISECONDS.toNanos(Long.parseLong(range[1]));
+      for (int i = 0; i < n; i++) {
+        ttls[i] = random.nextLong(from, to + 1);
+      }
+    } else {
+      Arrays.fill(ttls, TimeUnit.MILLISECONDS.toNanos(Long.parseLong(spec)));
+    }
+    return ttls;
+  }
+
+  /**
+   * Caffeine's per-entry expiry with each key's own TTL, counted from its last access, as {@code
+   * expireAfterAccess} counts one TTL: the comparison for {@code ttl(Function)}.
+   */
+  static final class PerKeyAccess implements Expiry<Integer, TimedClient> {
+    @Override
+    public long expireAfterCreate(Integer key, TimedClient value, long currentTime) {
+      return ttlOf[key];
+    }
+
+    @Override
+    public long expireAfterUpdate(
+        Integer key, TimedClient value, long currentTime, long currentDuration) {
+      return ttlOf[key];
+    }
+
+    @Override
+    public long expireAfterRead(
+        Integer key, TimedClient value, long currentTime, long currentDuration) {
+      return ttlOf[key];
+    }
   }
 
   private static long percentile(long[] sorted, double p) {
@@ -165,6 +252,10 @@ public final class ExpiryRun {
 
   private static double millis(long nanos) {
     return nanos / 1e6;
+  }
+
+  private static long threadCpuNanos() {
+    return ManagementFactory.getThreadMXBean().getCurrentThreadCpuTime();
   }
 
   private static long processCpuNanos() {
