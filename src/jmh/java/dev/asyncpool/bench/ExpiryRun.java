@@ -9,9 +9,16 @@ import dev.asyncpool.AsyncResource;
 import dev.asyncpool.Lease;
 import dev.asyncpool.Pool;
 import io.grpc.internal.SharedResourceHolder;
+import java.lang.management.GarbageCollectorMXBean;
 import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadInfo;
+import java.lang.management.ThreadMXBean;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
 import java.util.SplittableRandom;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
@@ -88,6 +95,7 @@ public final class ExpiryRun {
     for (int i = 0; i < n; i++) {
       keys[i] = i;
     }
+    int[] order = releaseOrder(n);
     AutoCloseable cleanup = () -> {};
     switch (peer) {
       case "asyncpool" -> {
@@ -105,9 +113,10 @@ public final class ExpiryRun {
         System.gc();
         markFirstRelease();
         for (int i = 0; i < n; i++) {
-          releasedAt[i] = System.nanoTime(); // before the release: a correct close is never early
-          leases[i].close();
-          leases[i] = null;
+          int k = order[i];
+          releasedAt[k] = System.nanoTime(); // before the release: a correct close is never early
+          leases[k].close();
+          leases[k] = null;
         }
         cleanup = pool;
       }
@@ -142,19 +151,24 @@ public final class ExpiryRun {
         System.gc();
         markFirstRelease();
         for (int i = 0; i < n; i++) {
-          releasedAt[i] = System.nanoTime(); // the access time is at or after this
-          cache.get(keys[i], TimedClient::new);
+          int k = order[i];
+          releasedAt[k] = System.nanoTime(); // the access time is at or after this
+          cache.get(keys[k], TimedClient::new);
         }
         cleanup = cache::cleanUp;
       }
       default -> throw new IllegalArgumentException("unknown peer: " + peer);
     }
+    Map<String, Long> threadsAtLastRelease = BREAKDOWN ? threadCpu() : Map.of();
     long cpuAtLastRelease = processCpuNanos();
     long releasingThreadCpu = threadCpuNanos() - releasingThreadCpuAtFirst;
     long lastRelease = System.nanoTime();
     boolean finished =
         allClosed.await(maxTtlNanos + TimeUnit.SECONDS.toNanos(60), TimeUnit.NANOSECONDS);
     long cpuAtLastClose = processCpuNanos();
+    if (BREAKDOWN) {
+      printBreakdown(threadsAtLastRelease, threadCpu(), cpuAtLastClose - cpuAtLastRelease);
+    }
     long lastClose = Arrays.stream(closedAt).max().orElse(lastRelease);
     cleanup.close();
 
@@ -172,6 +186,9 @@ public final class ExpiryRun {
       }
       lateness[j++] = idle - ttlOf[i];
     }
+    if (BREAKDOWN) {
+      printLatenessByTtl();
+    }
     Arrays.sort(lateness);
     long cpu = cpuAtLastClose - cpuAtLastRelease;
     long offThreadCpu = cpuAtLastClose - cpuAtFirstRelease - releasingThreadCpu;
@@ -185,7 +202,7 @@ public final class ExpiryRun {
         closed,
         finished,
         early,
-        (releasedAt[n - 1] - releasedAt[0]) / 1e6,
+        (releasedAt[order[n - 1]] - releasedAt[order[0]]) / 1e6,
         millis(lateness.length == 0 ? 0 : lateness[0]),
         millis(percentile(lateness, 0.50)),
         millis(percentile(lateness, 0.99)),
@@ -196,6 +213,31 @@ public final class ExpiryRun {
         closed == 0 ? 0.0 : (double) offThreadCpu / closed,
         (lastClose - lastRelease) / 1e6);
     System.exit(0); // gRPC's and Caffeine's timer threads
+  }
+
+  /**
+   * {@code -Dexpiry.shuffle=true} (asyncpool and Caffeine): release the keys in a random order
+   * (fixed seed) instead of in the order they were created, so that instances close in an order
+   * unrelated to where they lie in memory and in the map, as with random per-key TTLs. A
+   * diagnostic: with one TTL and keys released in order, every close walks memory in order.
+   */
+  private static final boolean SHUFFLE = Boolean.getBoolean("expiry.shuffle");
+
+  private static int[] releaseOrder(int n) {
+    int[] order = new int[n];
+    for (int i = 0; i < n; i++) {
+      order[i] = i;
+    }
+    if (SHUFFLE) {
+      SplittableRandom random = new SplittableRandom(0xC0FFEE);
+      for (int i = n - 1; i > 0; i--) {
+        int j = random.nextInt(i + 1);
+        int t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+      }
+    }
+    return order;
   }
 
   /** Each key's TTL in nanoseconds, from the spec (see the class's usage), with a fixed seed. */
@@ -252,6 +294,72 @@ public final class ExpiryRun {
 
   private static double millis(long nanos) {
     return nanos / 1e6;
+  }
+
+  /**
+   * {@code -Dexpiry.breakdown=true}: also print, from the last release to the last close, each
+   * thread's CPU time, and the rest (GC and JIT threads, which are not Java threads), with the GC's
+   * and the JIT's own counts: where the CPU per close goes.
+   */
+  private static final boolean BREAKDOWN = Boolean.getBoolean("expiry.breakdown");
+
+  /** Lateness percentiles per TTL, in whole seconds (rounded down): which keys are late. */
+  private static void printLatenessByTtl() {
+    Map<Long, List<Long>> byTtl = new TreeMap<>();
+    for (int i = 0; i < ttlOf.length; i++) {
+      if (closedAt[i] != 0) {
+        byTtl.computeIfAbsent(ttlOf[i] / 1_000_000_000L, t -> new ArrayList<>())
+            .add(closedAt[i] - releasedAt[i] - ttlOf[i]);
+      }
+    }
+    for (Map.Entry<Long, List<Long>> group : byTtl.entrySet()) {
+      long[] sorted = group.getValue().stream().mapToLong(Long::longValue).sorted().toArray();
+      System.out.printf(
+          "BREAKDOWN ttlSeconds=%d closed=%d p50Ms=%.1f p99Ms=%.1f maxMs=%.1f%n",
+          group.getKey(), sorted.length, millis(percentile(sorted, 0.5)),
+          millis(percentile(sorted, 0.99)), millis(sorted[sorted.length - 1]));
+    }
+  }
+
+  private static long gcMillisAtStart;
+  private static long jitMillisAtStart;
+
+  private static Map<String, Long> threadCpu() {
+    gcMillisAtStart = gcMillis();
+    jitMillisAtStart = ManagementFactory.getCompilationMXBean().getTotalCompilationTime();
+    ThreadMXBean threads = ManagementFactory.getThreadMXBean();
+    Map<String, Long> cpu = new TreeMap<>();
+    for (ThreadInfo info : threads.getThreadInfo(threads.getAllThreadIds())) {
+      if (info != null) {
+        long t = threads.getThreadCpuTime(info.getThreadId());
+        cpu.merge(info.getThreadName() + "#" + info.getThreadId(), Math.max(t, 0), Long::sum);
+      }
+    }
+    return cpu;
+  }
+
+  private static long gcMillis() {
+    long total = 0;
+    for (GarbageCollectorMXBean gc : ManagementFactory.getGarbageCollectorMXBeans()) {
+      total += Math.max(gc.getCollectionTime(), 0);
+    }
+    return total;
+  }
+
+  private static void printBreakdown(Map<String, Long> before, Map<String, Long> after, long cpu) {
+    long gcPause = gcMillis() - gcMillisAtStart;
+    long jit = ManagementFactory.getCompilationMXBean().getTotalCompilationTime() - jitMillisAtStart;
+    long javaThreads = 0;
+    for (Map.Entry<String, Long> thread : after.entrySet()) {
+      long used = thread.getValue() - before.getOrDefault(thread.getKey(), 0L);
+      javaThreads += used;
+      if (used >= 1_000_000) {
+        System.out.printf("BREAKDOWN thread=%s cpuMs=%.0f%n", thread.getKey(), used / 1e6);
+      }
+    }
+    System.out.printf(
+        "BREAKDOWN javaThreadsMs=%.0f otherMs=%.0f gcElapsedMs=%d jitCompileMs=%d%n",
+        javaThreads / 1e6, (cpu - javaThreads) / 1e6, gcPause, jit);
   }
 
   private static long threadCpuNanos() {
