@@ -53,6 +53,13 @@ final class TimerWheel<K, R> {
   @SuppressWarnings("unchecked")
   private final Timed<K, R>[] heads = (Timed<K, R>[]) new Timed<?, ?>[LEVELS * BUCKETS];
 
+  /**
+   * Entries per bucket, so that {@link #take} knows how many it takes without walking the list:
+   * the list is walked once, by whoever looks at its entries, and each entry's first touch there is
+   * a cache miss when the entries are many.
+   */
+  private final int[] counts = new int[LEVELS * BUCKETS];
+
   /** Per level, bit i set if bucket i may be non-empty. */
   private final long[] occupied = new long[LEVELS];
 
@@ -107,6 +114,7 @@ final class TimerWheel<K, R> {
     int slot = level * BUCKETS + index;
     entry.nextDue = heads[slot];
     heads[slot] = entry;
+    counts[slot]++;
     occupied[level] |= 1L << index;
     size++;
   }
@@ -182,9 +190,8 @@ final class TimerWheel<K, R> {
     }
     heads[slot] = null;
     occupied[level] &= ~(1L << index);
-    for (Timed<K, R> e = head; e != null; e = e.nextDue) {
-      size--;
-    }
+    size -= counts[slot];
+    counts[slot] = 0;
     return head;
   }
 

@@ -15,6 +15,9 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
+import org.openjdk.jmh.profile.GCProfiler;
+import org.openjdk.jmh.results.BenchmarkResult;
+import org.openjdk.jmh.results.IterationResult;
 import org.openjdk.jmh.results.RunResult;
 import org.openjdk.jmh.runner.Runner;
 import org.openjdk.jmh.runner.options.ChainedOptionsBuilder;
@@ -24,7 +27,8 @@ import org.openjdk.jmh.runner.options.TimeValue;
 /**
  * Runs the whole suite, asyncpool and its peers in the same run, and prints the ratio table (also
  * written to {@code target/benchmarks.md}). {@code -Dbench.quick=true} shortens every phase for a
- * smoke run; {@code -Dbench.only=warm,bounded,churn,memory,expiry,jdbc} picks phases; {@code
+ * smoke run; {@code -Dbench.only=warm,bounded,churn,memory,expiry,jdbc} picks phases ({@code
+ * warmPerKey}: only the paired per-key TTL rounds of the warm phase); {@code
  * -Dbench.pairs=N} sets the rounds of the paired bounded/unbounded warm comparison; {@code
  * -Dbench.diagnostics=true} adds the diagnostic variants of the bounded workload.
  */
@@ -56,6 +60,9 @@ public final class BenchMain {
     if (phase("warm")) {
       warm();
       warmBound();
+      warmPerKey();
+    } else if (phase("warmPerKey")) {
+      warmPerKey(); // the paired per-key rounds alone, without the rest of the warm phase
     }
     if (phase("bounded")) {
       bounded();
@@ -104,9 +111,9 @@ public final class BenchMain {
     line("## Warm lease: get + close of an existing instance (ops/us, higher is better)");
     line("");
     line("| keys, threads | asyncpool | floor | grpc | caffeine | commons-pool2 | acquire().join() "
-        + "| apply() | x floor (>= 0.5) | x grpc (>= 10) | x caffeine (>= 2) "
-        + "| acquire x floor (>= 0.33) | apply x floor |");
-    line("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+        + "| apply() | per-key TTLs | x floor (>= 0.5) | x grpc (>= 10) | x caffeine (>= 2) "
+        + "| acquire x floor (>= 0.33) | apply x floor | per-key x one TTL (>= 0.95) |");
+    line("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for (Map.Entry<String, Map<String, double[]>> row : scores.entrySet()) {
       Map<String, double[]> s = row.getValue();
       double ours = s.get("asyncpool")[0];
@@ -117,11 +124,13 @@ public final class BenchMain {
       }
       cells.append(" | ").append(fmt(s.get("asyncpoolAcquireJoin")));
       cells.append(" | ").append(fmt(s.get("asyncpoolApply")));
+      cells.append(" | ").append(fmt(s.get("asyncpoolPerKey")));
       cells.append(" | ").append(ratio(ours, s.get("floor")[0], 0.5));
       cells.append(" | ").append(ratio(ours, s.get("grpc")[0], 10));
       cells.append(" | ").append(ratio(ours, s.get("caffeine")[0], 2));
       cells.append(" | ").append(ratio(acquire, s.get("floor")[0], 0.33));
-      cells.append(" | ").append(ratio(s.get("asyncpoolApply")[0], s.get("floor")[0], 0)).append(" |");
+      cells.append(" | ").append(ratio(s.get("asyncpoolApply")[0], s.get("floor")[0], 0));
+      cells.append(" | ").append(ratio(s.get("asyncpoolPerKey")[0], ours, 0.95)).append(" |");
       line(cells.toString());
     }
   }
@@ -186,6 +195,114 @@ public final class BenchMain {
       line("| %s | %.1f | %.1f | %s | %.3f ± %.3f | %s |", row.getKey(), unbounded, bounded, each,
           mean[0], mean[1], verdict);
     }
+  }
+
+  /**
+   * The warm lease in a pool with a TTL per key ({@code asyncpoolPerKey}: 1, 2 and 5 minutes by
+   * key) against the same lease with one TTL ({@code asyncpool}), paired as {@link #warmBound}
+   * pairs: each round runs both, one JMH process right after the other, in alternating order, with
+   * {@code -prof gc} (the allocation per lease must stay the lease's 24 bytes). Each pair is
+   * printed with JMH's errors; the ratio's interval is over the rounds.
+   */
+  private void warmPerKey() throws Exception {
+    String[] methods = {"asyncpool", "asyncpoolPerKey"};
+    // row -> round -> {one TTL, per-key} x {score, error, B/op, median iteration}
+    Map<String, List<double[][]>> rounds = new TreeMap<>();
+    for (int round = 0; round < PAIRS; round++) {
+      for (String keys : List.of("1", "1024")) {
+        for (int threads : THREADS) {
+          String row = String.format(
+              Locale.ROOT, "%5s keys, %d thread%s", keys, threads, threads == 1 ? "" : "s");
+          double[][] pair = new double[2][];
+          for (int i = 0; i < 2; i++) {
+            int m = round % 2 == 0 ? i : 1 - i;
+            String include = WarmLease.class.getName() + "\\." + methods[m] + "$";
+            for (RunResult r :
+                jmh(include, "", threads, PAIR_SHAPE, List.of(), true, "keys", keys)) {
+              double[] score = score(r);
+              pair[m] = new double[] {score[0], score[1], allocatedPerOp(r), medianIteration(r)};
+            }
+          }
+          rounds.computeIfAbsent(row, r -> new ArrayList<>()).add(pair);
+        }
+      }
+    }
+    line("");
+    line("## Warm lease with a TTL per key (1, 2, 5 min) against one TTL (30 s), "
+        + "%d paired round%s (ops/us, JMH's 99.9 %% error; bytes/op from -prof gc)",
+        PAIRS, PAIRS == 1 ? "" : "s");
+    line("");
+    line("| keys, threads | round (first run) | one TTL | per-key TTLs | per-key / one TTL "
+        + "| medians: one TTL, per-key, ratio | B/op one TTL | B/op per-key |");
+    line("|---|---|---|---|---|---|---|---|");
+    for (Map.Entry<String, List<double[][]>> row : rounds.entrySet()) {
+      List<double[][]> pairs = row.getValue();
+      for (int i = 0; i < pairs.size(); i++) {
+        double[] one = pairs.get(i)[0];
+        double[] perKey = pairs.get(i)[1];
+        double ratio = perKey[0] / one[0];
+        // The ratio's error from the two relative errors, as independent.
+        double error = ratio * Math.hypot(one[1] / one[0], perKey[1] / perKey[0]);
+        line("| %s | %d (%s) | %.1f ± %.1f | %.1f ± %.1f | %.3f ± %.3f | %.1f, %.1f, %.3f "
+            + "| %.1f | %.1f |",
+            row.getKey(), i + 1, i % 2 == 0 ? "one TTL" : "per-key", one[0], one[1], perKey[0],
+            perKey[1], ratio, error, one[3], perKey[3], perKey[3] / one[3], one[2], perKey[2]);
+      }
+    }
+    line("");
+    line("| keys, threads | per-key / one TTL, each round | mean ratio ± 95 % (t, over rounds) "
+        + "| within 5 % (>= 0.95) | ratio of iteration medians, each round | its mean ± 95 % |");
+    line("|---|---|---|---|---|---|");
+    for (Map.Entry<String, List<double[][]>> row : rounds.entrySet()) {
+      List<double[][]> pairs = row.getValue();
+      double[] ratios = new double[pairs.size()];
+      double[] medianRatios = new double[pairs.size()];
+      StringBuilder each = new StringBuilder();
+      StringBuilder eachMedian = new StringBuilder();
+      for (int i = 0; i < ratios.length; i++) {
+        ratios[i] = pairs.get(i)[1][0] / pairs.get(i)[0][0];
+        medianRatios[i] = pairs.get(i)[1][3] / pairs.get(i)[0][3];
+        each.append(i == 0 ? "" : ", ").append(String.format(Locale.ROOT, "%.3f", ratios[i]));
+        eachMedian.append(i == 0 ? "" : ", ")
+            .append(String.format(Locale.ROOT, "%.3f", medianRatios[i]));
+      }
+      double[] mean = meanAndHalfWidth(ratios);
+      double[] medianMean = meanAndHalfWidth(medianRatios);
+      String verdict =
+          mean[0] - mean[1] >= 0.95 ? "met"
+              : mean[0] >= 0.95 ? "met on the mean; the interval reaches below"
+              : mean[0] + mean[1] >= 0.95 ? "not resolved: the interval reaches 0.95"
+              : "**missed**";
+      line("| %s | %s | %.3f ± %.3f | %s | %s | %.3f ± %.3f |", row.getKey(), each, mean[0],
+          mean[1], verdict, eachMedian, medianMean[0], medianMean[1]);
+    }
+  }
+
+  /**
+   * The median of a run's measured iterations: one iteration that collapses (a neighbour's burst
+   * on this shared machine) moves the mean and JMH's error, not the median.
+   */
+  private static double medianIteration(RunResult result) {
+    List<Double> scores = new ArrayList<>();
+    for (BenchmarkResult benchmark : result.getBenchmarkResults()) {
+      for (IterationResult iteration : benchmark.getIterationResults()) {
+        scores.add(iteration.getPrimaryResult().getScore());
+      }
+    }
+    scores.sort(null);
+    int n = scores.size();
+    return n == 0 ? Double.NaN : n % 2 == 1 ? scores.get(n / 2)
+        : (scores.get(n / 2 - 1) + scores.get(n / 2)) / 2;
+  }
+
+  /** {@code gc.alloc.rate.norm} of a run with {@code -prof gc}, in bytes per op; NaN without. */
+  private static double allocatedPerOp(RunResult result) {
+    for (String label : result.getSecondaryResults().keySet()) {
+      if (label.endsWith("gc.alloc.rate.norm")) {
+        return result.getSecondaryResults().get(label).getScore();
+      }
+    }
+    return Double.NaN;
   }
 
   /** Mean and the half-width of its 95 % Student-t interval (NaN for one sample). */
@@ -361,21 +478,44 @@ public final class BenchMain {
     }
   }
 
+  /** The per-key TTL distributions of the expiry run, as {@link ExpiryRun}'s spec and in words. */
+  private static final String[][] PER_KEY_TTLS = {
+    {"set:1000,2000,5000", "{1, 2, 5} s"},
+    {"uniform:1000-5000", "uniform in [1 s, 5 s]"},
+  };
+
   private void expiry() throws Exception {
     int n = QUICK ? 100_000 : 1_000_000;
+    List<String> heap = List.of("-Xms4g", "-Xmx4g");
     line("");
     line("## Expiry at scale: %,d keys leased once and released, TTL 1 s", n);
     line("");
     line("| peer | closed | early (must be 0) | lateness p50 | p99 (<= 100 ms) | max "
-        + "| CPU, last release to last close | CPU per close (<= 500 ns) |");
-    line("|---|---|---|---|---|---|---|---|");
+        + "| CPU, last release to last close | CPU per close (<= 500 ns) "
+        + "| CPU beside the releasing thread, per close |");
+    line("|---|---|---|---|---|---|---|---|---|");
     for (String peer : List.of("asyncpool", "grpc", "caffeine")) {
-      Map<String, String> r =
-          fork(ExpiryRun.class, List.of("-Xms4g", "-Xmx4g"), peer, String.valueOf(n), "1000");
-      line("| %s | %,d | %s | %s ms | %s ms | %s ms | %s ms | %s ns |", peer,
-          Long.parseLong(r.get("closed")), r.get("early"), r.get("p50Ms"), r.get("p99Ms"),
-          r.get("maxMs"), r.get("cpuMs"), r.get("cpuPerCloseNs"));
+      expiryRow(peer, fork(ExpiryRun.class, heap, peer, String.valueOf(n), "1000"));
     }
+    line("");
+    line("## Expiry at scale with a TTL per key: %,d keys leased once and released, lateness "
+        + "against each key's own TTL", n);
+    line("");
+    line("| peer, TTLs | closed | early (must be 0) | lateness p50 | p99 (<= 100 ms) | max "
+        + "| CPU, last release to last close | CPU per close (<= 1 us) "
+        + "| CPU beside the releasing thread, per close |");
+    line("|---|---|---|---|---|---|---|---|---|");
+    for (String[] ttls : PER_KEY_TTLS) {
+      for (String peer : List.of("asyncpool", "caffeine")) {
+        expiryRow(peer + ", " + ttls[1], fork(ExpiryRun.class, heap, peer, String.valueOf(n), ttls[0]));
+      }
+    }
+  }
+
+  private void expiryRow(String label, Map<String, String> r) {
+    line("| %s | %,d | %s | %s ms | %s ms | %s ms | %s ms | %s ns | %s ns |", label,
+        Long.parseLong(r.get("closed")), r.get("early"), r.get("p50Ms"), r.get("p99Ms"),
+        r.get("maxMs"), r.get("cpuMs"), r.get("cpuPerCloseNs"), r.get("offThreadCpuPerCloseNs"));
   }
 
   // ------------------------------------------------------------------------------------------
@@ -432,6 +572,13 @@ public final class BenchMain {
   private static Collection<RunResult> jmh(
       String include, String exclude, int threads, Shape shape, List<String> jvmArgs,
       String... params) throws Exception {
+    return jmh(include, exclude, threads, shape, jvmArgs, false, params);
+  }
+
+  /** {@code gc}: with JMH's GC profiler ({@code -prof gc}). */
+  private static Collection<RunResult> jmh(
+      String include, String exclude, int threads, Shape shape, List<String> jvmArgs,
+      boolean gc, String... params) throws Exception {
     ChainedOptionsBuilder options =
         new OptionsBuilder()
             .include(include)
@@ -450,6 +597,9 @@ public final class BenchMain {
     }
     for (int i = 0; i < params.length; i += 2) {
       options.param(params[i], params[i + 1]);
+    }
+    if (gc) {
+      options.addProfiler(GCProfiler.class);
     }
     return new Runner(options.build()).run();
   }

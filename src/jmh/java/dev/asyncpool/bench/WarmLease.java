@@ -6,6 +6,8 @@ import dev.asyncpool.LeaseFunction;
 import dev.asyncpool.Pool;
 import io.grpc.internal.SharedResourceHolder;
 import java.time.Duration;
+import java.util.HashMap;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
 import org.apache.commons.pool2.impl.GenericKeyedObjectPool;
@@ -30,7 +32,10 @@ import org.openjdk.jmh.infra.ThreadParams;
  * {@code maxInstances} set above the key count, so that nothing is ever evicted: what a bound
  * costs a warm lease. {@code asyncpoolLifecycle} is {@code asyncpool} with {@code maxLifetime} (an
  * hour: no instance reaches it in a trial) and {@code retryBackoff} set, which must leave the warm
- * path as it is; it needs a library that has both settings (see {@link CommitPairs}).
+ * path as it is; it needs a library that has both settings (see {@link CommitPairs}). {@code
+ * asyncpoolPerKey} is {@code asyncpool} with a TTL per key ({@code ttl(Function)}: 1, 2 or 5
+ * minutes by key, so that three classes of TTLs are in use and nothing expires in a trial), whose
+ * warm release must cost what the single TTL's does.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.Throughput)
@@ -46,6 +51,11 @@ public class WarmLease {
   /** {@code apply}'s action: hands the instance back for the blackhole, as the others consume it. */
   private static final LeaseFunction<Client, Client, RuntimeException> CONSUME_NOTHING =
       client -> client;
+
+  /** The per-key TTLs of {@code asyncpoolPerKey}: key {@code i} gets {@code PER_KEY_TTLS[i % 3]}. */
+  static final Duration[] PER_KEY_TTLS = {
+    Duration.ofMinutes(1), Duration.ofMinutes(2), Duration.ofMinutes(5)
+  };
 
   String[] names;
   Pool<String, Client> pool;
@@ -82,6 +92,17 @@ public class WarmLease {
                 .ttl(Duration.ofSeconds(30))
                 .maxInstances(2 * keys)
                 .build(Client::new);
+        for (String name : names) {
+          pool.get(name).close();
+        }
+      }
+      case "asyncpoolPerKey" -> {
+        Map<String, Duration> ttls = new HashMap<>();
+        for (int i = 0; i < names.length; i++) {
+          ttls.put(names[i], PER_KEY_TTLS[i % PER_KEY_TTLS.length]);
+        }
+        // Asked once per instance, when its creation starts: not on the warm path.
+        pool = Pool.newBuilder().ttl((String k) -> ttls.get(k)).build(Client::new);
         for (String name : names) {
           pool.get(name).close();
         }
@@ -138,6 +159,12 @@ public class WarmLease {
   /** The same lease as {@link #asyncpool}, in a pool with {@code maxInstances(2 * keys)}. */
   @Benchmark
   public void asyncpoolBounded(Keys keys, Blackhole blackhole) {
+    Peers.lease(pool, names[keys.ring.next()], blackhole);
+  }
+
+  /** The same lease as {@link #asyncpool}, in a pool with a TTL per key (1, 2 or 5 minutes). */
+  @Benchmark
+  public void asyncpoolPerKey(Keys keys, Blackhole blackhole) {
     Peers.lease(pool, names[keys.ring.next()], blackhole);
   }
 
