@@ -145,4 +145,147 @@ class PerKeyTtlReviewTwoTest extends PoolTestSupport {
         .as("the 10 ms key closed after (a failed run: a TTL and 2 ms late at most)")
         .isBetween(BRIEF, BRIEF.plus(LeaseAndTtlTest.mostLate(BRIEF)));
   }
+
+  // ---- held up: a randomized model check on the fake clock ------------------------------------
+
+  private static Duration modelTtl(String key) {
+    return switch (key) {
+      case "zero" -> Duration.ZERO;
+      case "blink" -> Duration.ofNanos(500_000);
+      case "k3" -> Duration.ofMillis(3);
+      case "k10" -> Duration.ofMillis(10);
+      case "k200" -> Duration.ofMillis(200);
+      case "s2" -> Duration.ofSeconds(2);
+      case "hour" -> Duration.ofHours(1);
+      default -> Duration.ofNanos(Long.MAX_VALUE); // pinned
+    };
+  }
+
+  /**
+   * Random leases, releases, invalidations and clock steps, bounded (4) and not, with keys of TTLs
+   * from zero to pinned: never handed out closed, never above the bound, an instance that expires
+   * closes neither early nor more than max(TTL/64, 1 ms) + 1 ms late (unless evicted or
+   * invalidated first), and every instance closes exactly once.
+   */
+  @Test
+  void randomUseOnTheFakeClockKeepsEveryPromise() {
+    String[] keys = {"zero", "blink", "k3", "k10", "k200", "s2", "hour", "pinned", "pinned2"};
+    for (int seed = 0; seed < 40; seed++) {
+      boolean bounded = seed % 2 == 1;
+      Random random = new Random(seed);
+      TestFactory made = new TestFactory();
+      Map<TestResource, Long> closedAt = new ConcurrentHashMap<>();
+      Set<TestResource> removedEarly = ConcurrentHashMap.newKeySet();
+      Set<TestResource> expired = ConcurrentHashMap.newKeySet();
+      int[] existing = {0, 0};
+      PoolBuilder<Object, Object> settings = settings();
+      if (bounded) {
+        settings.maxInstances(4).acquireTimeout(Duration.ofSeconds(30));
+      }
+      Pool<String, TestResource> p =
+          settings
+              .ttl((String k) -> modelTtl(k))
+              .listener(
+                  new PoolListener<String, TestResource>() {
+                    @Override
+                    public void onEvicted(String key, TestResource r) {
+                      removedEarly.add(r);
+                    }
+
+                    @Override
+                    public void onInvalidated(String key, TestResource r) {
+                      removedEarly.add(r);
+                    }
+
+                    @Override
+                    public void onExpired(String key, TestResource r) {
+                      expired.add(r);
+                    }
+                  })
+              .build(
+                  (String key) -> {
+                    TestResource r = made.apply(key);
+                    existing[0]++;
+                    existing[1] = Math.max(existing[1], existing[0]);
+                    r.onClose =
+                        () -> {
+                          closedAt.put(r, ticker.read());
+                          existing[0]--;
+                          return CompletableFuture.completedFuture(null);
+                        };
+                    return r;
+                  });
+      pool = p;
+      List<Lease<TestResource>> held = new ArrayList<>();
+      Map<TestResource, Integer> leases = new IdentityHashMap<>();
+      Map<TestResource, Long> idleSince = new IdentityHashMap<>();
+      String where = "seed " + seed;
+      for (int step = 0; step < 3000; step++) {
+        int op = random.nextInt(10);
+        if (op < 4 && held.size() < 2) {
+          String key = keys[random.nextInt(keys.length)];
+          CompletableFuture<Lease<TestResource>> f = p.acquire(key);
+          scheduler.runDue();
+          assertThat(f).as("%s step %s: %s", where, step, key).isCompleted();
+          Lease<TestResource> lease = f.join();
+          TestResource r = lease.get();
+          assertThat(r.isClosed()).as("%s step %s: handed out closed", where, step).isFalse();
+          held.add(lease);
+          leases.merge(r, 1, Integer::sum);
+          idleSince.remove(r);
+        } else if (op < 7 && !held.isEmpty()) {
+          Lease<TestResource> lease = held.remove(random.nextInt(held.size()));
+          TestResource r = lease.get();
+          lease.close();
+          if (leases.merge(r, -1, Integer::sum) == 0) {
+            leases.remove(r);
+            idleSince.put(r, ticker.read());
+          }
+        } else if (op == 7 && random.nextInt(8) == 0) {
+          p.invalidate(keys[random.nextInt(keys.length)]);
+        } else {
+          int kind = random.nextInt(20);
+          Duration step1 =
+              kind < 14
+                  ? Duration.ofNanos(random.nextInt(3_000_000))
+                  : kind < 19 ? Duration.ofMillis(random.nextInt(300)) : Duration.ofSeconds(3);
+          scheduler.advance(step1);
+        }
+        long now = ticker.read();
+        for (Map.Entry<TestResource, Long> e : idleSince.entrySet()) {
+          TestResource r = e.getKey();
+          Duration ttl = modelTtl((String) r.key);
+          if (ttl.toNanos() >= (1L << 62) || removedEarly.contains(r)) {
+            continue;
+          }
+          long due = e.getValue() + ttl.toNanos();
+          Long closed = closedAt.get(r);
+          if (closed != null && expired.contains(r)) {
+            assertThat(closed - due).as("%s step %s: %s closed early by (ns)", where, step, r).isGreaterThanOrEqualTo(0);
+          }
+          if (closed == null) {
+            assertThat(now - due)
+                .as("%s step %s: %s still open past its TTL by (ns)", where, step, r)
+                .isLessThanOrEqualTo(LeaseAndTtlTest.mostLate(ttl).toNanos());
+          } else if (expired.contains(r)) {
+            assertThat(closed - due)
+                .as("%s step %s: %s closed late by (ns)", where, step, r)
+                .isLessThanOrEqualTo(LeaseAndTtlTest.mostLate(ttl).toNanos());
+          }
+        }
+        if (bounded) {
+          assertThat(existing[0]).as("%s step %s: instances", where, step).isLessThanOrEqualTo(4);
+        }
+      }
+      for (Lease<TestResource> lease : held) {
+        lease.close();
+      }
+      p.closeAsync();
+      scheduler.advance(Duration.ofSeconds(5));
+      assertThat(made.created)
+          .as("%s: %s instances", where, made.created.size())
+          .allSatisfy(r -> assertThat(r.closes).as("%s", r).hasValue(1));
+      pool = null;
+    }
+  }
 }
