@@ -11,6 +11,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReferenceArray;
 import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
@@ -68,7 +69,9 @@ import org.slf4j.LoggerFactory;
  * cancels the one it superseded; a superseded run that runs anyway (its cancel came too late)
  * finds itself no longer the claimed one and returns at once, so a chain never runs on beside
  * another. The one-second cap bounds what a scheduler that keeps cancelled tasks until their time
- * holds. A claim of unknown time (the ticker failed) gives way to any claim of known time.
+ * holds. A claim of unknown time (the ticker failed) gives way to any claim of known time, and
+ * waits for a claimed run only if that one comes within its delay by the scheduler's clock. A run
+ * that supersedes another is never scheduled later than it.
  *
  * <h2>Handshakes here</h2>
  *
@@ -161,12 +164,25 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
     final TimedExpiry<?, ?> owner;
     final long at;
 
+    /** The delay it is scheduled with (capped), from its claim. */
+    final long delayNanos;
+
     /** Its scheduled task, once scheduled; null before. */
     volatile ScheduledFuture<?> future;
 
-    Run(TimedExpiry<?, ?> owner, long at) {
+    Run(TimedExpiry<?, ?> owner, long at, long delayNanos) {
       this.owner = owner;
       this.at = at;
+      this.delayNanos = delayNanos;
+    }
+
+    /**
+     * How long until it runs, by the scheduler's own clock (no ticker read: a claim of unknown
+     * time is made when the ticker failed); its delay if it is not scheduled yet.
+     */
+    long remainingNanos() {
+      ScheduledFuture<?> scheduled = future;
+      return scheduled == null ? delayNanos : scheduled.getDelay(TimeUnit.NANOSECONDS);
     }
 
     @Override
@@ -335,18 +351,26 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
    * unknown) or sooner: claims one, unless an earlier one is claimed already.
    */
   private void wake(long at, long delayNanos) {
+    long delay = Math.min(Math.max(delayNanos, 0), MAX_SLEEP_NANOS);
     for (; ; ) {
       Run claimed = pending;
       if (claimed != null
-          && (at == Long.MIN_VALUE || (claimed.at != Long.MIN_VALUE && claimed.at - at <= 0))) {
-        // A run comes by then; or we do not know when we need one, and any will do. A claim of
-        // unknown time (the ticker failed) never holds up one whose time is known: that one
-        // supersedes it, and runs the task as well.
+          && (at == Long.MIN_VALUE
+              ? claimed.remainingNanos() <= delay
+              : claimed.at != Long.MIN_VALUE && claimed.at - at <= 0)) {
+        // A run comes by then. Without a time (the ticker failed), "by then" is by the
+        // scheduler's clock: the claimed run's own delay, which the one-second cap may have made
+        // sooner than its time.
         return;
       }
-      Run run = new Run(this, at);
+      // A claim of unknown time never holds up one whose time is known: that one supersedes it
+      // and runs the task as well. A run that supersedes another never comes later than it
+      // would have (a claim of unknown time needs its run by then; a capped one was sooner than
+      // its time): the task's work is done at the earlier of the two.
+      long runDelay = claimed == null ? delay : Math.max(Math.min(delay, claimed.remainingNanos()), 0);
+      Run run = new Run(this, at, runDelay);
       if (PENDING.compareAndSet(this, claimed, run)) {
-        run.future = scheduler.schedule(run, Math.min(Math.max(delayNanos, 0), MAX_SLEEP_NANOS));
+        run.future = scheduler.schedule(run, runDelay);
         // The run we superseded returns at once when its time comes; cancel it now, so that it
         // does not sit in the scheduler for as long as a long TTL's epoch. Its claimer may not
         // have stored its future yet: then it sees the claim gone, and cancels it itself.
