@@ -20,6 +20,15 @@ import org.junit.jupiter.api.Test;
 @Tag("lincheck")
 class PerKeyLincheckTest {
 
+  /**
+   * Interleavings per test: each costs about two thirds of a second here (a pool with a timer
+   * wheel, instrumented), against a quarter in {@link LincheckRaceTest}; 30 keeps the class near
+   * 20 s of verify. A run that clears its claim after polling fails both within 30; see {@link
+   * #coldReleaseRacingARunClearingItsClaim} for the subtler reversal that needs a longer hunt.
+   */
+  static final int INVOCATIONS =
+      Integer.getInteger("asyncpool.lincheck.invocations", 30);
+
   /** Keys "a" and "b" share a class of TTLs (8.4 to 16.8 ms); "hour" keeps the task busy. */
   private static Duration ttlOf(Object key) {
     return switch ((String) key) {
@@ -43,7 +52,7 @@ class PerKeyLincheckTest {
   @Test
   void warmReleaseRacingTheTaskStoppingItsClass() {
     Lincheck.runConcurrentTest(
-        LincheckRaceTest.INVOCATIONS,
+        INVOCATIONS,
         () -> {
           Harness h = new Harness(PerKeyLincheckTest::ttlOf);
           h.use("hour");
@@ -68,22 +77,26 @@ class PerKeyLincheckTest {
 
   /**
    * A new key's first release (cold: it pushes the entry and claims a run) races a run of the
-   * task, which clears the claim and then polls the queue. A lost wake-up would leave the entry
+   * task, which clears the claim and then polls the queue. A release that claims before it pushes
+   * (RUN-CLAIM's order reversed) is caught here, but only in a longer hunt: within 300
+   * interleavings ({@code -Dasyncpool.lincheck.invocations=300}, about 45 s), not within verify's
+   * 30. A lost wake-up would leave the entry
    * queued with no run to take it until the hour-long key's next wake, a second later.
    */
   @Test
   void coldReleaseRacingARunClearingItsClaim() {
     Lincheck.runConcurrentTest(
-        LincheckRaceTest.INVOCATIONS,
+        INVOCATIONS,
         () -> {
           Harness h = new Harness(PerKeyLincheckTest::ttlOf);
           h.use("hour");
           h.scheduler.advance(Duration.ofMillis(3));
+          Lease<CheckedResource> held = h.pool.get("x"); // created; its first release is cold
+          CheckedResource[] x = {held.get()};
           h.ticker.advance(Duration.ofSeconds(1)); // the task's next run is due
           Runnable run = h.scheduler.takeDue();
           h.check(run != null, "the expiry task is due");
-          CheckedResource[] x = new CheckedResource[1];
-          concurrently(() -> x[0] = h.use("x"), run);
+          concurrently(held::close, run);
           h.scheduler.advance(Duration.ofMillis(5).minusNanos(1));
           h.check(x[0].closes.get() == 0, "closed before its 5 ms ttl: " + x[0]);
           h.scheduler.advance(Duration.ofNanos(1).plus(LeaseAndTtlTest.mostLate(Duration.ofMillis(5))));
