@@ -396,4 +396,16 @@ final class Bound<K, R> {
     waitingView = room.size() + slots.size();
     usedView = used;
   }
+
+  /**
+   * Counts an entry an eviction or the expiry task just claimed as room under way ({@link
+   * #evicting}), and marks it so that its close's end gives the room back as such; returns its
+   * weight. Under the claimer's lock, after its claiming CAS and before the close's hand-off.
+   */
+  long makesRoom(PoolEntry<K, R> entry) {
+    PoolEntry.Counted<K, R> counted = (PoolEntry.Counted<K, R>) entry;
+    counted.makesRoom = true;
+    evicting(counted.weight);
+    return counted.weight;
+  }
 }

@@ -3,10 +3,8 @@ package dev.asyncpool;
 import static dev.asyncpool.PoolEntry.REFS;
 import static dev.asyncpool.PoolEntry.RETIRED;
 
-import dev.asyncpool.PoolEntry.Counted;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
-import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
@@ -133,7 +131,7 @@ final class Expiry<K, R> {
       new PriorityQueue<>((a, b) -> Long.signum(a.deadline - b.deadline));
 
   /** Runs of the task that failed in a row, to back off and to log once (see runReaper). */
-  private int failuresInARow;
+  private final RunFailures failures;
 
   /** Held by the expiry task and by evictions, which both consume the idle queue. */
   private final ReentrantLock taskLock = new ReentrantLock();
@@ -146,6 +144,7 @@ final class Expiry<K, R> {
     this.sink = sink;
     this.epochs = new Epochs(ttlNanos, EPOCH_RING, readOrigin(ticker, name));
     this.epochNanos = epochs.epochNanos;
+    this.failures = new RunFailures(name);
   }
 
   static long readOrigin(Ticker ticker, String name) {
@@ -209,30 +208,12 @@ final class Expiry<K, R> {
     taskLock.lock(); // an eviction may be consuming the idle queue: the queue has one consumer
     try {
       reap();
-      if (failuresInARow > 1) { // one failure said "retrying", and that was the end of it
-        log.info(
-            "{}: the expiry task runs again after {} failures in a row", name, failuresInARow);
-      }
-      failuresInARow = 0;
+      failures.succeeded();
     } catch (Throwable t) {
       // A ticker that stays broken must not be read, and logged, a thousand times a second: the
       // retries back off from 1 ms, doubling, to an epoch (so a clock that comes back is noticed
-      // within one), and the failure is an ERROR once, then a WARN at each doubling of the run.
-      int failures = ++failuresInARow;
-      long retry = Math.min(MIN_REAP_INTERVAL_NANOS << Math.min(failures - 1, 30), epochNanos);
-      if (failures == 1) {
-        log.error("{}: the expiry task failed; retrying", name, t);
-      } else if (Integer.bitCount(failures) == 1) {
-        log.warn(
-            "{}: the expiry task failed {} times in a row; retrying in {}",
-            name,
-            failures,
-            Duration.ofNanos(retry),
-            t);
-      } else {
-        log.debug("{}: the expiry task failed again ({} in a row)", name, failures, t);
-      }
-      scheduleReaper(retry);
+      // within one); logged as RunFailures says.
+      scheduleReaper(failures.failed(t, epochNanos));
     } finally {
       taskLock.unlock();
     }
@@ -465,12 +446,12 @@ final class Expiry<K, R> {
       PoolEntry<K, R> victim = claimLeastRecentlyReleased(now, expired, recent);
       // Entries found due on the way expire as usual; they make room as well.
       for (int i = expiredBefore; i < expired.size(); i++) {
-        need -= makesRoom(bound, expired.get(i));
+        need -= bound.makesRoom(expired.get(i));
       }
       if (victim == null) {
         break;
       }
-      need -= makesRoom(bound, victim);
+      need -= bound.makesRoom(victim);
       victims.add(victim);
     }
     dueHeap.addAll(recent); // the recently released ones not needed: filed back as they were
@@ -482,13 +463,6 @@ final class Expiry<K, R> {
     }
   }
 
-  /** Counts a claimed entry as room under way; returns its weight. */
-  private static <K, R> long makesRoom(Bound<K, R> bound, PoolEntry<K, R> entry) {
-    Counted<K, R> counted = (Counted<K, R>) entry;
-    counted.makesRoom = true;
-    bound.evicting(counted.weight);
-    return counted.weight;
-  }
 
   /**
    * Claims the least recently released idle entry the task owns, or returns null if it owns no

@@ -3,7 +3,6 @@ package dev.asyncpool;
 import static dev.asyncpool.PoolEntry.REFS;
 import static dev.asyncpool.PoolEntry.RETIRED;
 
-import dev.asyncpool.PoolEntry.Counted;
 import dev.asyncpool.PoolEntry.Timed;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
@@ -244,7 +243,7 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
   private boolean evicting;
 
   /** Runs that failed in a row, to back off and to log once (see runTask). */
-  private int failuresInARow;
+  private final RunFailures failures;
 
   TimedExpiry(Ticker ticker, PoolScheduler scheduler, String name, Expiry.Sink<K, R> sink) {
     this.ticker = ticker;
@@ -252,6 +251,7 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
     this.name = name;
     this.sink = sink;
     this.tickerOrigin = Expiry.readOrigin(ticker, name);
+    this.failures = new RunFailures(name);
     this.wheel = new TimerWheel<>(tickerOrigin);
   }
 
@@ -395,30 +395,10 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
       // the claim. It claims a new run, or we see its entry.
       pending = null;
       reap();
-      if (failuresInARow > 1) {
-        log.info(
-            "{}: the expiry task runs again after {} failures in a row", name, failuresInARow);
-      }
-      failuresInARow = 0;
+      failures.succeeded();
     } catch (Throwable t) {
-      // As Expiry's: back off from 1 ms, doubling, to 1 s; an ERROR once, then a WARN at each
-      // doubling of the run of failures.
-      int failures = ++failuresInARow;
-      long retry =
-          Math.min(MIN_REAP_INTERVAL_NANOS << Math.min(failures - 1, 30), 1_000_000_000L);
-      if (failures == 1) {
-        log.error("{}: the expiry task failed; retrying", name, t);
-      } else if (Integer.bitCount(failures) == 1) {
-        log.warn(
-            "{}: the expiry task failed {} times in a row; retrying in {}",
-            name,
-            failures,
-            Duration.ofNanos(retry),
-            t);
-      } else {
-        log.debug("{}: the expiry task failed again ({} in a row)", name, failures, t);
-      }
-      wake(Long.MIN_VALUE, retry);
+      // Back off from 1 ms, doubling, to the longest sleep; logged as RunFailures says.
+      wake(Long.MIN_VALUE, failures.failed(t, MAX_SLEEP_NANOS));
     } finally {
       try {
         handOverClaimed();
@@ -734,7 +714,7 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
     for (; ; ) {
       // Entries found due on the way expire as usual; they make room as well.
       for (; counted < expired.size(); counted++) {
-        need -= makesRoom(bound, expired.get(counted));
+        need -= bound.makesRoom(expired.get(counted));
       }
       if (need <= 0) {
         break;
@@ -745,11 +725,11 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
       }
       if (victim == null) {
         for (; counted < expired.size(); counted++) {
-          need -= makesRoom(bound, expired.get(counted));
+          need -= bound.makesRoom(expired.get(counted));
         }
         break;
       }
-      need -= makesRoom(bound, victim);
+      need -= bound.makesRoom(victim);
       victims.add(victim);
     }
     List<PoolEntry<K, R>> due = expired;
@@ -763,13 +743,6 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
     scheduleNext(); // what we filed must not wait for a run nobody claimed
   }
 
-  /** Counts a claimed entry as room under way; returns its weight. */
-  private static <K, R> long makesRoom(Bound<K, R> bound, PoolEntry<K, R> entry) {
-    Counted<K, R> counted = (Counted<K, R>) entry;
-    counted.makesRoom = true;
-    bound.evicting(counted.weight);
-    return counted.weight;
-  }
 
   /**
    * Claims the idle entry due soonest, walking the wheel's buckets in the order they come up and
