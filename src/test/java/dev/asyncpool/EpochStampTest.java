@@ -14,46 +14,6 @@ import org.slf4j.event.Level;
  */
 class EpochStampTest extends PoolTestSupport {
 
-  /** A ticker over the fake one that throws on chosen reads, as a broken clock source would. */
-  final class FlakyTicker implements Ticker {
-    private int skip = -1;
-    private int failures;
-    private boolean alternate;
-    private boolean lastFailed;
-
-    @Override
-    public synchronized long read() {
-      if (skip > 0) {
-        skip--;
-      } else if (skip == 0 && failures > 0) {
-        if (!alternate || !lastFailed) {
-          failures--;
-          lastFailed = true;
-          throw new IllegalStateException("ticker hiccup");
-        }
-      }
-      lastFailed = false;
-      return ticker.read();
-    }
-
-    /** Failures still to come. */
-    synchronized int failuresLeft() {
-      return failures;
-    }
-
-    /**
-     * After {@code skip} good reads, {@code count} reads throw: in a row, or, if {@code
-     * alternate}, every other read (a flaky clock: the expiry task's first read passes, the one
-     * in advanceEpoch fails).
-     */
-    synchronized void fail(int skip, int count, boolean alternate) {
-      this.skip = skip;
-      this.failures = count;
-      this.alternate = alternate;
-      this.lastFailed = false;
-    }
-  }
-
   /**
    * advanceEpoch publishes epoch e+1, then reads the clock. If that read throws, epochTimes[e+1]
    * is never written, yet the next run starts e+2 on top of it; a release stamped e then gets

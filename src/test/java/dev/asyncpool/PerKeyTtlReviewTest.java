@@ -14,45 +14,6 @@ import org.slf4j.event.Level;
  */
 class PerKeyTtlReviewTest extends PoolTestSupport {
 
-  /**
-   * A ticker over the fake one whose reads can be made to throw: after {@code skip} good reads,
-   * the next {@code count} throw.
-   */
-  final class FlakyTicker implements Ticker {
-    private int skip;
-    private int failures;
-
-    @Override
-    public synchronized long read() {
-      if (failures > 0) {
-        if (skip > 0) {
-          skip--;
-        } else {
-          failures--;
-          throw new IllegalStateException("ticker hiccup");
-        }
-      }
-      return ticker.read();
-    }
-
-    synchronized void fail(int skip, int count) {
-      this.skip = skip;
-      this.failures = count;
-    }
-  }
-
-  private Pool<String, TestResource> newPool(Ticker clock, Function<String, Duration> ttlByKey) {
-    pool =
-        Pool.newBuilder()
-            .ticker(clock)
-            .scheduler(scheduler)
-            .executor(directExecutor)
-            .name("test-pool")
-            .ttl(ttlByKey)
-            .build(factory);
-    return pool;
-  }
-
   private static Duration ttlOf(String key) {
     return switch (key) {
       case "century" -> Duration.ofDays(100 * 365L);

@@ -22,36 +22,6 @@ import org.slf4j.event.Level;
  */
 class PerKeyTtlReviewTwoTest extends PoolTestSupport {
 
-  /** A ticker over the fake one whose next {@code count} reads throw. */
-  final class FlakyTicker implements Ticker {
-    private int failures;
-
-    @Override
-    public synchronized long read() {
-      if (failures > 0) {
-        failures--;
-        throw new IllegalStateException("ticker hiccup");
-      }
-      return ticker.read();
-    }
-
-    synchronized void fail(int count) {
-      this.failures = count;
-    }
-  }
-
-  private Pool<String, TestResource> newPool(Ticker clock, Function<String, Duration> ttlByKey) {
-    pool =
-        Pool.newBuilder()
-            .ticker(clock)
-            .scheduler(scheduler)
-            .executor(directExecutor)
-            .name("test-pool")
-            .ttl(ttlByKey)
-            .build(factory);
-    return pool;
-  }
-
   private static Duration ttlOf(String key) {
     return switch (key) {
       case "hour" -> Duration.ofHours(1);
@@ -86,7 +56,7 @@ class PerKeyTtlReviewTwoTest extends PoolTestSupport {
     Lease<TestResource> brief = pool.get("brief");
     TestResource instance = brief.get();
     long released = ticker.read();
-    flaky.fail(1); // the release's read of the clock
+    flaky.fail(0, 1); // the release's read of the clock
     brief.close();
     assertThat(PoolLog.lines(Level.ERROR))
         .containsExactly(
@@ -114,7 +84,7 @@ class PerKeyTtlReviewTwoTest extends PoolTestSupport {
     Lease<TestResource> brief = pool.get("brief");
     TestResource instance = brief.get();
     long released = ticker.read();
-    flaky.fail(1);
+    flaky.fail(0, 1);
     brief.close();
     assertThat(PoolLog.lines(Level.ERROR))
         .containsExactly(
@@ -136,7 +106,7 @@ class PerKeyTtlReviewTwoTest extends PoolTestSupport {
     TestResource brief = lease("brief");
     long released = ticker.read();
     scheduler.advance(Duration.ofMillis(1)); // the task owns it: filed for 10 ms
-    flaky.fail(1); // the next run's first read of the clock
+    flaky.fail(0, 1); // the next run's first read of the clock
     scheduler.advance(Duration.ofMillis(1));
     assertThat(PoolLog.lines(Level.ERROR))
         .containsExactly("ERROR test-pool: the expiry task failed; retrying | IllegalStateException");

@@ -329,10 +329,7 @@ class PerKeyTtlTest extends PoolTestSupport {
           return ticker.read();
         };
     pool =
-        Pool.newBuilder()
-            .ticker(counting)
-            .scheduler(scheduler)
-            .executor(directExecutor)
+        settings(counting)
             .ttl((String key) -> Duration.ofMillis(6_400)) // epochs of 67 ms (2^32 ns / 64)
             .build(factory);
     int releases = 20_000;

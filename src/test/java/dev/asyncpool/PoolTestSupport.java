@@ -26,11 +26,67 @@ abstract class PoolTestSupport {
 
   /** The test pool's clock, scheduler, executor and name; the test adds the rest and a factory. */
   PoolBuilder<Object, Object> settings() {
+    return settings(ticker);
+  }
+
+  /** {@link #settings()} with another clock over the fake one: a flaky or counting one. */
+  PoolBuilder<Object, Object> settings(Ticker clock) {
     return Pool.newBuilder()
-        .ticker(ticker)
+        .ticker(clock)
         .scheduler(scheduler)
         .executor(directExecutor)
         .name("test-pool");
+  }
+
+  /** A pool of {@link #factory} on {@code clock}, with each key's TTL from {@code ttlByKey}. */
+  Pool<String, TestResource> newPool(Ticker clock, Function<String, Duration> ttlByKey) {
+    pool = settings(clock).ttl(ttlByKey).build(factory);
+    return pool;
+  }
+
+  /** A ticker over the fake one that throws on chosen reads, as a broken clock source would. */
+  final class FlakyTicker implements Ticker {
+    private int skip = -1;
+    private int failures;
+    private boolean alternate;
+    private boolean lastFailed;
+
+    @Override
+    public synchronized long read() {
+      if (skip > 0) {
+        skip--;
+      } else if (skip == 0 && failures > 0) {
+        if (!alternate || !lastFailed) {
+          failures--;
+          lastFailed = true;
+          throw new IllegalStateException("ticker hiccup");
+        }
+      }
+      lastFailed = false;
+      return ticker.read();
+    }
+
+    /** Failures still to come. */
+    synchronized int failuresLeft() {
+      return failures;
+    }
+
+    /**
+     * After {@code skip} good reads, {@code count} reads throw: in a row, or, if {@code
+     * alternate}, every other read (a flaky clock: the expiry task's first read passes, the one
+     * that starts an epoch fails).
+     */
+    synchronized void fail(int skip, int count, boolean alternate) {
+      this.skip = skip;
+      this.failures = count;
+      this.alternate = alternate;
+      this.lastFailed = false;
+    }
+
+    /** After {@code skip} good reads, the next {@code count} throw. */
+    void fail(int skip, int count) {
+      fail(skip, count, false);
+    }
   }
 
   /**
