@@ -51,8 +51,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p>The task advances a class's epochs only while it owns entries of that class, and for
  * {@link #GRACE_EPOCHS} after; the class is then <em>active</em>. Once it has owned none for
- * that long, it stores the class's last epoch number negated, and a
- * warm release that reads a number not above zero reads the clock instead: exact, and rare (it
+ * that long, it stores the class's last epoch number negated, and a warm release that reads a
+ * number not above zero reads the clock instead: exact, and rare (it
  * needs an entry the task owns but has not yet taken from its queue). A release that read a
  * positive number just before the class stopped stamps that number; the task owns its entry, so
  * it takes it from the queue within the class's epoch (the push made sure of a run by then),
@@ -478,8 +478,8 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
 
   /**
    * Advances the epochs of the classes the task owns entries of (starting any not yet active),
-   * and stops those it has owned none of for {@link #GRACE_EPOCHS}. May read the clock, so it may throw: then nothing was lost,
-   * and the retry tends them again.
+   * and stops those it has owned none of for {@link #GRACE_EPOCHS}. May read the clock, so it
+   * may throw: then nothing was lost, and the retry tends them again.
    */
   private void tendClasses() {
     for (int i = listed.size() - 1; i >= 0; i--) {
