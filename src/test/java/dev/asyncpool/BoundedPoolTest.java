@@ -20,20 +20,6 @@ import org.junit.jupiter.api.Test;
 class BoundedPoolTest extends PoolTestSupport {
 
   private final List<String> events = new ArrayList<>();
-  private final AtomicInteger existing = new AtomicInteger();
-  private final AtomicInteger mostExisting = new AtomicInteger();
-
-  /** Counts instances from the factory's call to the end of their close. */
-  private TestResource counted(String key) {
-    mostExisting.accumulateAndGet(existing.incrementAndGet(), Math::max);
-    TestResource r = factory.apply(key);
-    r.onClose =
-        () -> {
-          existing.decrementAndGet();
-          return CompletableFuture.completedFuture(null);
-        };
-    return r;
-  }
 
   private final PoolListener<String, TestResource> evictions =
       new PoolListener<>() {

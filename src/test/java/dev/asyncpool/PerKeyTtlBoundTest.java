@@ -17,19 +17,6 @@ import org.junit.jupiter.api.Test;
 class PerKeyTtlBoundTest extends PoolTestSupport {
 
   private final List<String> evicted = new CopyOnWriteArrayList<>();
-  private final AtomicInteger existing = new AtomicInteger();
-  private final AtomicInteger mostExisting = new AtomicInteger();
-
-  private TestResource counted(String key) {
-    mostExisting.accumulateAndGet(existing.incrementAndGet(), Math::max);
-    TestResource r = factory.apply(key);
-    r.onClose =
-        () -> {
-          existing.decrementAndGet();
-          return CompletableFuture.completedFuture(null);
-        };
-    return r;
-  }
 
   /** Keys "pinned", or a TTL in seconds after the '='. */
   private static Duration ttlOf(String key) {

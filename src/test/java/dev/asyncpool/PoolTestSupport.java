@@ -1,7 +1,9 @@
 package dev.asyncpool;
 
 import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Consumer;
 import java.util.function.Function;
 import org.junit.jupiter.api.AfterEach;
@@ -99,6 +101,27 @@ abstract class PoolTestSupport {
       prepare.accept(r);
       return r;
     };
+  }
+
+  /** Instances made by {@link #counted} whose close has not ended. */
+  final AtomicInteger existing = new AtomicInteger();
+
+  /** The most instances made by {@link #counted} that existed at once. */
+  final AtomicInteger mostExisting = new AtomicInteger();
+
+  /**
+   * A factory for bounded pools: {@link #factory}'s instance, counted in {@link #existing} from
+   * the factory's call to the end of its close.
+   */
+  TestResource counted(String key) {
+    mostExisting.accumulateAndGet(existing.incrementAndGet(), Math::max);
+    TestResource r = factory.apply(key);
+    r.onClose =
+        () -> {
+          existing.decrementAndGet();
+          return CompletableFuture.completedFuture(null);
+        };
+    return r;
   }
 
   TestResource lease(String key) {
