@@ -44,10 +44,11 @@ import org.slf4j.LoggerFactory;
  * With TTLs from milliseconds to hours, one epoch length cannot serve all: 1 ms epochs would wake
  * the task a thousand times a second for an hour-long TTL, and a 1 minute epoch would make a 1
  * second TTL a minute late. So TTLs are grouped in classes by their power of two (a class holds
- * TTLs from 2^i ns up to twice that), and each class has its own {@link Epochs}, with epochs of a
- * 64th of its smallest TTL (at least 1 ms): every key is at most a 64th of its own TTL late, plus
- * the task's 1 ms batching. An entry holds its class ({@link Timed#ttlClass}), so a warm release
- * costs one more field read than with one TTL.
+ * TTLs from 2^i ns up to twice that), and each class is an {@link Epochs} of its own, with
+ * epochs of a 64th of its smallest TTL (at least 1 ms): every key is at most a 64th of its own
+ * TTL late, plus the task's 1 ms batching. An entry holds its class ({@link Timed#ttlClass}), so
+ * a warm release reads its epoch in two reads from the entry, as many as with one TTL from the
+ * pool.
  *
  * <p>The task advances a class's epochs only while it owns entries of that class, and for
  * {@link #GRACE_EPOCHS} after; the class is then <em>active</em>. Once it has owned none for
@@ -131,9 +132,8 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
    * A class of TTLs, from {@code 2^index} ns up to twice that, with the epochs that stamp the warm
    * releases of its entries. {@link #owned} and {@link #listed} are the task's.
    */
-  static final class TtlClass {
+  static final class TtlClass extends Epochs {
     final int index;
-    final Epochs epochs;
 
     /** Entries of this class the task took from its queue and has not let go of. */
     int owned;
@@ -148,13 +148,13 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
     long emptySince = -1;
 
     TtlClass(int index, long tickerOrigin) {
+      super(1L << index, EPOCH_RING, tickerOrigin);
       this.index = index;
-      this.epochs = new Epochs(1L << index, EPOCH_RING, tickerOrigin);
     }
 
     @Override
     public String toString() {
-      return "TtlClass[" + Duration.ofNanos(1L << index) + ", epoch " + epochs.epoch + "]";
+      return "TtlClass[" + Duration.ofNanos(1L << index) + ", epoch " + epoch + "]";
     }
   }
 
@@ -285,8 +285,7 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
    * owns it. Any thread, lock-free. Not for an entry whose TTL is zero (closed at once), nor, in an
    * unbounded pool, for one that never expires (nothing to do).
    */
-  void idle(PoolEntry<K, R> pooled, long state) {
-    Timed<K, R> entry = (Timed<K, R>) pooled;
+  void idle(Timed<K, R> entry, long state) {
     // Handshake BUSY-DROP, as in Expiry.idle: we made the entry idle, then read `queued`.
     if (entry.queued) {
       // The warm path: the task owns it. Stamp its class's epoch (handshake EPOCH-BOUND: this read
@@ -295,7 +294,7 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
       long epoch;
       if (c == null) {
         entry.stampIdle(state, 0); // never expires: no time to count; the generation is what counts
-      } else if ((epoch = c.epochs.epoch) > 0) {
+      } else if ((epoch = c.epoch) > 0) {
         entry.stampIdle(state, PoolEntry.epochStamp(epoch));
       } else {
         entry.stampIdle(state, clockStamp(entry, c));
@@ -308,11 +307,11 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
     if (c != null) {
       try {
         at = ticker.read();
-        stamp = c.epochs.timeStamp(at);
+        stamp = c.timeStamp(at);
       } catch (RuntimeException | Error e) {
         log.error(
             "{}: the ticker failed while key {} went idle", name, sink.describe(entry.key), e);
-        stamp = PoolEntry.epochStamp(Math.abs(c.epochs.epoch)); // a bound that needs no clock
+        stamp = PoolEntry.epochStamp(Math.abs(c.epoch)); // a bound that needs no clock
       }
     }
     entry.stampIdle(state, stamp);
@@ -323,7 +322,7 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
         // Handshake RUN-CLAIM: we pushed, then read `pending` (in wake). The task must take it
         // before its deadline, and, if its class is not active, start the class soon: until then
         // its warm releases read the clock.
-        long delay = Math.min(entry.ttlNanos, c.epochs.epochNanos);
+        long delay = Math.min(entry.ttlNanos, c.epochNanos);
         if (at == Long.MIN_VALUE) {
           // No time to claim by: a claim of unknown time supersedes any other and is waited for
           // by every later release (see wake), so it must come as soon as the task batches, not
@@ -339,10 +338,10 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
   /** The time stamp of a warm release whose class is not active; an epoch stamp if it fails. */
   private int clockStamp(Timed<K, R> entry, TtlClass c) {
     try {
-      return c.epochs.timeStamp(ticker.read());
+      return c.timeStamp(ticker.read());
     } catch (RuntimeException | Error e) {
       log.error("{}: the ticker failed while key {} went idle", name, sink.describe(entry.key), e);
-      return PoolEntry.epochStamp(Math.abs(c.epochs.epoch)); // a bound that needs no clock
+      return PoolEntry.epochStamp(Math.abs(c.epoch)); // a bound that needs no clock
     }
   }
 
@@ -367,7 +366,8 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
       // and runs the task as well. A run that supersedes another never comes later than it
       // would have (a claim of unknown time needs its run by then; a capped one was sooner than
       // its time): the task's work is done at the earlier of the two.
-      long runDelay = claimed == null ? delay : Math.max(Math.min(delay, claimed.remainingNanos()), 0);
+      long runDelay =
+          claimed == null ? delay : Math.max(Math.min(delay, claimed.remainingNanos()), 0);
       Run run = new Run(this, at, runDelay);
       if (PENDING.compareAndSet(this, claimed, run)) {
         run.future = scheduler.schedule(run, runDelay);
@@ -442,7 +442,7 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
     long next = wheel.nextTime();
     boolean waiting = next != Long.MAX_VALUE;
     for (TtlClass c : listed) {
-      long start = c.epochs.nextStart();
+      long start = c.nextStart();
       if (!waiting || start - next < 0) {
         next = start;
         waiting = true;
@@ -484,20 +484,19 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
   private void tendClasses() {
     for (int i = listed.size() - 1; i >= 0; i--) {
       TtlClass c = listed.get(i);
-      Epochs epochs = c.epochs;
       if (c.owned == 0 && c.emptySince < 0) {
-        c.emptySince = epochs.number; // empty now: it goes on for GRACE_EPOCHS, then stops
+        c.emptySince = c.number; // empty now: it goes on for GRACE_EPOCHS, then stops
       }
-      if (c.owned == 0 && epochs.number - c.emptySince >= GRACE_EPOCHS) {
+      if (c.owned == 0 && c.number - c.emptySince >= GRACE_EPOCHS) {
         // Stop: warm releases read the clock from here (see "Classes of TTLs and their epochs").
-        epochs.epoch = -epochs.number;
+        c.epoch = -c.number;
         c.listed = false;
         c.emptySince = -1;
         listed.remove(i);
-      } else if (epochs.epoch <= 0) {
-        epochs.start(ticker);
+      } else if (c.epoch <= 0) {
+        c.start(ticker);
       } else {
-        epochs.advance(now, ticker);
+        c.advance(now, ticker);
       }
     }
   }
@@ -608,11 +607,11 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
     int stamp = PoolEntry.idleStamp(idle);
     long releasedAt;
     if (!PoolEntry.isEpochStamp(stamp)) {
-      releasedAt = c.epochs.stampTime(stamp, now);
-    } else if ((releasedAt = c.epochs.releasedBefore(stamp)) == Long.MIN_VALUE) {
+      releasedAt = c.stampTime(stamp, now);
+    } else if ((releasedAt = c.releasedBefore(stamp)) == Long.MIN_VALUE) {
       // Released in the current epoch: its bound is the next epoch's time. Look again then (an
       // active class starts it on time; a class not yet started starts in this run).
-      long next = c.epochs.nextStart();
+      long next = c.nextStart();
       return next - now > 0 ? next : now + MIN_REAP_INTERVAL_NANOS;
     }
     // Within a long: a TTL below 2^62 ns, and a stamp within a TTL or so of now.
@@ -641,7 +640,7 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
       c.owned = 0;
       c.listed = false;
       c.emptySince = -1;
-      c.epochs.epoch = -c.epochs.number;
+      c.epoch = -c.number;
     }
     listed.clear();
   }
@@ -786,7 +785,7 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
     return victim;
   }
 
-  /** Claims {@code entry} if it is idle, with a stamp of its own (and not recent, unless allowed). */
+  /** Claims {@code entry} if idle, with a stamp of its own (and not recent, unless allowed). */
   private boolean claimForRoom(Timed<K, R> entry, boolean recentToo) {
     long state = entry.state;
     if ((state & (REFS | RETIRED)) != 0) {
@@ -799,7 +798,7 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
         return false;
       }
       int stamp = PoolEntry.idleStamp(idle);
-      if (PoolEntry.isEpochStamp(stamp) && c.epochs.releasedBefore(stamp) == Long.MIN_VALUE) {
+      if (PoolEntry.isEpochStamp(stamp) && c.releasedBefore(stamp) == Long.MIN_VALUE) {
         return false; // released in the current epoch: among the most recently used
       }
     }
