@@ -889,15 +889,13 @@ final class KeyedPool<K, R> implements Pool<K, R> {
 
   /** {@link #onIdle} in a pool with per-key TTLs: the entry's own TTL decides. */
   private void onIdleTimed(Timed<K, R> entry, long state) {
-    // The entry's TTL by its index (see PoolEntry.ttlIndex), not its ttlNanos: the warm path
-    // reads no field of Timed's own.
-    int ttl = entry.ttlIndex;
+    long ttl = entry.ttlNanos;
     // Handshake SHUTDOWN-SCAN (see PoolEntry): our add, then this read of `closed`.
-    if (ttl == PoolEntry.TTL_ZERO || closed) {
+    if (ttl == 0 || closed) {
       closeAtOnce(entry, state);
       return;
     }
-    if (ttl == PoolEntry.TTL_NEVER && bound == null) {
+    if (ttl == Long.MAX_VALUE && bound == null) {
       return; // pinned: nothing to expire, and no bound to evict for
     }
     timedExpiry.idle(entry, state);

@@ -179,8 +179,8 @@ class PoolEntry<K, R> {
    * The generation and stamp of the release that last made the entry idle; see the layout above.
    * Accessed only through {@link #IDLE}, with opaque reads and writes: the word carries no other
    * data to publish, only needs to be read whole (which a plain {@code long} does not promise).
-   * It replaces an 8-byte stamp and a 4-byte generation: the entry is still 48 bytes (46 of them
-   * used, with {@link #ttlIndex}), and {@link #queuedGen} could grow from 16 bits to all 32.
+   * It replaces an 8-byte stamp and a 4-byte generation: the entry is still 48 bytes, 45 of them
+   * used, and {@link #queuedGen} could grow from 16 bits to all 32.
    */
   private long idle;
 
@@ -192,22 +192,6 @@ class PoolEntry<K, R> {
 
   /** True while the expiry task owns the entry (in its queue, its carried head, or its heap). */
   volatile boolean queued;
-
-  /**
-   * In a pool with per-key TTLs ({@link Timed}): the index of its class of TTLs ({@link
-   * TimedExpiry#classAt}), or {@link #TTL_ZERO} or {@link #TTL_NEVER}; 0 otherwise. Here rather
-   * than in {@link Timed}, in the 3 bytes the layout pads anyway, so that a warm release reads
-   * nothing beyond the fields every entry's release reads: a {@link Timed} entry's own fields come
-   * after {@link Counted}'s, beyond the first 64 bytes. Final in spirit: set by the constructor,
-   * before the entry is published.
-   */
-  byte ttlIndex;
-
-  /** {@link #ttlIndex} of an entry whose TTL is zero: closed at its last release. */
-  static final byte TTL_ZERO = -1;
-
-  /** {@link #ttlIndex} of an entry whose TTL never ends: pinned. */
-  static final byte TTL_NEVER = -2;
 
   PoolEntry(K key, Object value, long state) {
     this.key = key;
@@ -285,10 +269,6 @@ class PoolEntry<K, R> {
       super(key, value, state, weight);
       this.ttlNanos = ttlNanos;
       this.ttlClass = ttlClass;
-      this.ttlIndex =
-          ttlClass != null
-              ? (byte) ttlClass.index
-              : ttlNanos == 0 ? TTL_ZERO : TTL_NEVER;
     }
   }
 

@@ -275,14 +275,6 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
     return c;
   }
 
-  /**
-   * The class at {@code index}, for an entry of it. A plain read: the class was stored before
-   * the entry was made, and the entry reached the reader through the pool's map.
-   */
-  TtlClass classAt(int index) {
-    return classes.getPlain(index);
-  }
-
   /** The TTL an entry is kept with: {@link Long#MAX_VALUE} for one too long to ever end. */
   static long effectiveTtl(long ttlNanos) {
     return ttlNanos >= NEVER_FROM_NANOS ? Long.MAX_VALUE : ttlNanos;
@@ -297,14 +289,12 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
     // Handshake BUSY-DROP, as in Expiry.idle: we made the entry idle, then read `queued`.
     if (entry.queued) {
       // The warm path: the task owns it. Stamp its class's epoch (handshake EPOCH-BOUND: this read
-      // comes after our add), or, for a class not active, the time. The class by the entry's
-      // index, from the pool's array: no field of Timed's own (see PoolEntry.ttlIndex).
-      int index = entry.ttlIndex;
-      TtlClass c;
+      // comes after our add), or, for a class not active, the time.
+      TtlClass c = entry.ttlClass;
       long epoch;
-      if (index < 0) {
+      if (c == null) {
         entry.stampIdle(state, 0); // never expires: no time to count; the generation is what counts
-      } else if ((epoch = (c = classAt(index)).epoch) > 0) {
+      } else if ((epoch = c.epoch) > 0) {
         entry.stampIdle(state, PoolEntry.epochStamp(epoch));
       } else {
         entry.stampIdle(state, clockStamp(entry, c));
