@@ -402,11 +402,7 @@ final class Expiry<K, R> {
    */
   void evict(Bound<K, R> bound) {
     taskLock.lock();
-    try {
-      evictLocked(bound);
-    } finally {
-      taskLock.unlock();
-    }
+    evictAndUnlock(bound);
   }
 
   /**
@@ -421,9 +417,14 @@ final class Expiry<K, R> {
     if (taskLock.isHeldByCurrentThread() || !taskLock.tryLock()) {
       return false;
     }
+    evictAndUnlock(bound);
+    return true;
+  }
+
+  /** Evicts with the task lock held, and releases it. */
+  private void evictAndUnlock(Bound<K, R> bound) {
     try {
       evictLocked(bound);
-      return true;
     } finally {
       taskLock.unlock();
     }

@@ -658,15 +658,7 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
    */
   void evict(Bound<K, R> bound) {
     taskLock.lock();
-    try {
-      evictLocked(bound);
-    } finally {
-      try {
-        handOverClaimed();
-      } finally {
-        taskLock.unlock();
-      }
-    }
+    evictAndUnlock(bound);
   }
 
   /** {@link #evict} if the task lock is free now (not held by this thread); see Expiry's. */
@@ -674,9 +666,14 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
     if (taskLock.isHeldByCurrentThread() || !taskLock.tryLock()) {
       return false;
     }
+    evictAndUnlock(bound);
+    return true;
+  }
+
+  /** Evicts with the task lock held, hands over what it claimed, and releases the lock. */
+  private void evictAndUnlock(Bound<K, R> bound) {
     try {
       evictLocked(bound);
-      return true;
     } finally {
       try {
         handOverClaimed();
