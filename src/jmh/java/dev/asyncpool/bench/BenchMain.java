@@ -30,7 +30,9 @@ import org.openjdk.jmh.runner.options.TimeValue;
  * smoke run; {@code -Dbench.only=warm,bounded,churn,memory,expiry,jdbc} picks phases ({@code
  * warmPerKey}: only the paired per-key TTL rounds of the warm phase); {@code
  * -Dbench.pairs=N} sets the rounds of the paired bounded/unbounded warm comparison; {@code
- * -Dbench.diagnostics=true} adds the diagnostic variants of the bounded workload.
+ * -Dbench.diagnostics=true} adds the diagnostic variants of the bounded workload; {@code
+ * -Dbench.rows=1024x1,1x2} runs only those rows (keys x threads) of the paired rounds, so that
+ * one row can get more rounds in the same time.
  */
 public final class BenchMain {
 
@@ -138,6 +140,18 @@ public final class BenchMain {
   /** Rounds of the paired warm comparison, bounded against unbounded. */
   private static final int PAIRS = Integer.getInteger("bench.pairs", QUICK ? 1 : 4);
 
+  /** {@code -Dbench.rows}: the rows (keys x threads) of the paired rounds to run; empty: all. */
+  private static final List<String> ROWS =
+      List.of(System.getProperty("bench.rows", "").split(",")).stream()
+          .map(String::trim)
+          .filter(r -> !r.isEmpty())
+          .toList();
+
+  /** True if the paired row of {@code keys} keys and {@code threads} threads is to run. */
+  private static boolean rowRuns(String keys, int threads) {
+    return ROWS.isEmpty() || ROWS.contains(keys + "x" + threads);
+  }
+
   /** Each paired trial: one fork, 3 warm-up and 4 measured iterations of 1 s. */
   private static final Shape PAIR_SHAPE = new Shape(1, QUICK ? 1 : 3, QUICK ? 2 : 4);
 
@@ -154,6 +168,9 @@ public final class BenchMain {
     for (int round = 0; round < PAIRS; round++) {
       for (String keys : List.of("1", "1024")) {
         for (int threads : THREADS) {
+          if (!rowRuns(keys, threads)) {
+            continue;
+          }
           String row = String.format(
               Locale.ROOT, "%5s keys, %d thread%s", keys, threads, threads == 1 ? "" : "s");
           double[] pair = new double[2];
@@ -211,6 +228,9 @@ public final class BenchMain {
     for (int round = 0; round < PAIRS; round++) {
       for (String keys : List.of("1", "1024")) {
         for (int threads : THREADS) {
+          if (!rowRuns(keys, threads)) {
+            continue;
+          }
           String row = String.format(
               Locale.ROOT, "%5s keys, %d thread%s", keys, threads, threads == 1 ? "" : "s");
           double[][] pair = new double[2][];
