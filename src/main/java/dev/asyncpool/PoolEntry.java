@@ -244,7 +244,7 @@ class PoolEntry<K, R> {
 
   /**
    * An entry of a pool with per-key TTLs ({@link PoolBuilder#ttl(java.util.function.Function)}):
-   * its own TTL, asked once when its creation started, and its link in {@link TimerWheel}. A
+   * its own TTL, asked once when its creation started, and its class of TTLs. A
    * subclass of {@link Counted}, so that one class serves bounded and unbounded pools with per-key
    * TTLs (an unbounded pool never counts its weight); a pool with one TTL keeps the smaller
    * entries.
@@ -255,9 +255,6 @@ class PoolEntry<K, R> {
 
     /** The class of TTLs whose epochs stamp this entry's warm releases; null if ttl is 0 or never. */
     final TimedExpiry.TtlClass ttlClass;
-
-    /** The next entry in the same bucket of the timer wheel (or the pinned list). Task only. */
-    Timed<K, R> nextDue;
 
     Timed(
         K key,

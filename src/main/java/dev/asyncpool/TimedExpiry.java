@@ -32,10 +32,10 @@ import org.slf4j.LoggerFactory;
  * With one TTL, entries fall due in the order they went idle, and a FIFO suffices. With per-key
  * TTLs they do not, so an entry the task takes from the idle queue is filed in a {@link
  * TimerWheel} by its deadline: constant work per entry, whatever the spread of TTLs. As in {@link
- * Expiry}, an entry leased again while filed stays where it is, and is looked at when its bucket
- * comes up: busy, it is let go (its next release queues it again); idle with a later stamp, it is
- * filed again by its new deadline. The task's work grows with the entries that go idle, not with
- * leases.
+ * Expiry}, an entry leased again while filed stays where it is, and is looked at when the
+ * deadline it was filed by comes: busy, it is let go (its next release queues it again); idle
+ * with a later stamp, it is filed again by its new deadline. The task's work grows with the
+ * entries that go idle, not with leases.
  *
  * <h2>Classes of TTLs and their epochs</h2>
  *
@@ -222,13 +222,10 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
   /** The classes whose epochs the task tends: active, or owning entries still to start. */
   private final List<TtlClass> listed = new ArrayList<>();
 
-  /** Entries that never expire (a bounded pool's, for eviction), linked through nextDue. */
-  private Timed<K, R> pinned;
+  /** Entries that never expire (a bounded pool's, for eviction). */
+  private ArrayList<Timed<K, R>> pinned = new ArrayList<>();
 
-  /** The length of {@link #pinned}. */
-  private int pinnedCount;
-
-  /** When {@link #pinnedCount} reaches this, the list is pruned (see {@link #prunePinned}). */
+  /** When {@link #pinned} is this long, it is pruned (see {@link #prunePinned}). */
   private int pinnedPruneAt = PINNED_PRUNE_MIN;
 
   private static final int PINNED_PRUNE_MIN = 16;
@@ -531,11 +528,7 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
       }
       TtlClass c = entry.ttlClass;
       if (c == null) {
-        entry.nextDue = pinned; // never expires; kept only for an eviction to find
-        pinned = entry;
-        if (++pinnedCount >= pinnedPruneAt) {
-          prunePinned();
-        }
+        filePinned(entry); // never expires; kept only for an eviction to find
         return;
       }
       long deadline = deadline(entry, c, state);
@@ -569,13 +562,9 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
    * its cost per entry filed is constant, and at most half the list is dead.
    */
   private void prunePinned() {
-    Timed<K, R> list = pinned;
-    pinned = null;
-    int kept = 0;
-    while (list != null) {
-      Timed<K, R> entry = list;
-      list = entry.nextDue;
-      entry.nextDue = null;
+    ArrayList<Timed<K, R>> list = pinned;
+    pinned = new ArrayList<>();
+    for (Timed<K, R> entry : list) {
       long state = entry.state;
       if ((state & RETIRED) != 0) {
         continue; // closing by another path; `queued` stays set, so it is never queued again
@@ -585,12 +574,17 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
       if ((state & REFS) != 0 && !entry.dropUnlessIdle()) {
         continue;
       }
-      entry.nextDue = pinned;
-      pinned = entry;
-      kept++;
+      pinned.add(entry);
     }
-    pinnedCount = kept;
-    pinnedPruneAt = Math.max(PINNED_PRUNE_MIN, 2 * kept);
+    pinnedPruneAt = Math.max(PINNED_PRUNE_MIN, 2 * pinned.size());
+  }
+
+  /** Keeps an idle entry that never expires, for an eviction to find. */
+  private void filePinned(Timed<K, R> entry) {
+    pinned.add(entry);
+    if (pinned.size() >= pinnedPruneAt) {
+      prunePinned();
+    }
   }
 
   /**
@@ -629,12 +623,7 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
   /** Shutdown: the pool closes every entry itself; forget ours. */
   private void letGoOfEverything() {
     wheel.clear();
-    while (pinned != null) {
-      Timed<K, R> next = pinned.nextDue;
-      pinned.nextDue = null;
-      pinned = next;
-    }
-    pinnedCount = 0;
+    pinned = new ArrayList<>();
     while (idleQueue.poll() != null) {}
     for (TtlClass c : listed) {
       c.owned = 0;
@@ -748,38 +737,50 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
    * is idle.
    */
   private Timed<K, R> claimSoonest(boolean recentToo) {
-    Object[] found = new Object[1];
+    Claim claim = new Claim(recentToo);
     wheel.forEachBucketInDueOrder(
         (level, index) -> {
-          found[0] = claimFrom(wheel.take(level, index), recentToo);
-          return found[0] != null;
+          wheel.drain(level, index, claim);
+          return claim.victim != null;
         });
-    if (found[0] == null && recentToo) {
+    if (claim.victim == null && recentToo) {
       // Pinned entries go last: only once no idle entry that expires is left, recent ones too.
-      Timed<K, R> list = pinned;
-      pinned = null;
-      pinnedCount = 0;
-      found[0] = claimFrom(list, true);
+      ArrayList<Timed<K, R>> list = pinned;
+      pinned = new ArrayList<>();
+      for (Timed<K, R> entry : list) {
+        claim.entry(entry, Long.MAX_VALUE);
+      }
     }
-    @SuppressWarnings("unchecked")
-    Timed<K, R> victim = (Timed<K, R>) found[0];
-    return victim;
+    return claim.victim;
   }
 
-  /** Claims the first claimable entry of a detached list; files the others again. */
-  private Timed<K, R> claimFrom(Timed<K, R> list, boolean recentToo) {
-    Timed<K, R> victim = null;
-    while (list != null) {
-      Timed<K, R> entry = list;
-      list = entry.nextDue;
-      entry.nextDue = null;
-      if (victim == null && claimForRoom(entry, recentToo)) {
+  /**
+   * An eviction's walk over the entries of a bucket (or the pinned list): claims the first
+   * claimable one; the others it passed are looked at as the task looks at them ({@link
+   * #visit}), and those after the victim are filed again as they were, untouched.
+   */
+  private final class Claim implements TimerWheel.Drain<K, R> {
+    final boolean recentToo;
+    Timed<K, R> victim;
+
+    Claim(boolean recentToo) {
+      this.recentToo = recentToo;
+    }
+
+    @Override
+    public void entry(Timed<K, R> entry, long deadline) {
+      if (victim != null) {
+        if (entry.ttlClass == null) {
+          filePinned(entry);
+        } else {
+          wheel.schedule(entry, deadline);
+        }
+      } else if (claimForRoom(entry, recentToo)) {
         victim = entry;
       } else {
         visit(entry);
       }
     }
-    return victim;
   }
 
   /** Claims {@code entry} if idle, with a stamp of its own (and not recent, unless allowed). */
