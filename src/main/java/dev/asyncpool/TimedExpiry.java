@@ -317,9 +317,15 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
       idleQueue.push(entry);
       if (c != null) {
         // Handshake RUN-CLAIM: we pushed, then read `pending` (in wake). The task must take it
-        // before its deadline, and, if its class is not active, start the class soon: until then
-        // its warm releases read the clock.
+        // before its deadline, and, if its class is not active, start the class at once (after
+        // the task's batching interval): until then every warm release of an entry of the class
+        // reads the clock, and an epoch of the class is a 64th of its TTL (34 s for an hour). A
+        // class starts when its first entry goes idle, and again only after it stopped, which
+        // takes GRACE_EPOCHS of owning nothing: one early run per start.
         long delay = Math.min(entry.ttlNanos, c.epochNanos);
+        if (c.epoch <= 0) {
+          delay = MIN_REAP_INTERVAL_NANOS;
+        }
         if (at == Long.MIN_VALUE) {
           // No time to claim by: a claim of unknown time supersedes any other and is waited for
           // by every later release (see wake), so it must come as soon as the task batches, not
