@@ -215,6 +215,29 @@ final class TimerWheel<K, R> {
   }
 
   private void handBack(int level, int index, Visitor<K, R> visitor) {
+    empty(
+        level,
+        index,
+        (entry, at) -> {
+          if (at - time <= 0) {
+            visitor.visit(entry);
+          } else {
+            file(entry, at); // not due: down by its deadline, the entry itself untouched
+          }
+        });
+  }
+
+  /** What {@link #empty} hands each entry of a bucket to, with its relative deadline. */
+  private interface Each<K, R> {
+    void entry(Timed<K, R> entry, long at);
+  }
+
+  /**
+   * Empties a bucket, handing each of its entries to {@code each} in filing order; {@code each}
+   * may file entries again, into this bucket too. If it throws, the entries not reached yet stay
+   * filed, or nothing would look at them again (the one it threw on is its own to account for).
+   */
+  private void empty(int level, int index, Each<K, R> each) {
     int slot = level * BUCKETS + index;
     int n = counts[slot];
     if (n == 0) {
@@ -228,17 +251,10 @@ final class TimerWheel<K, R> {
       for (; i < n; i++) {
         Timed<K, R> entry = bucket[i];
         bucket[i] = null;
-        long at = due[i];
-        if (at - time <= 0) {
-          visitor.visit(entry);
-        } else {
-          file(entry, at); // not due: down by its deadline, the entry itself untouched
-        }
+        each.entry(entry, due[i]);
       }
     } finally {
       if (i < n) {
-        // The visitor threw: the entries not reached yet stay filed, or nothing would look at
-        // them again (the one it threw on is its own to account for).
         for (int j = i + 1; j < n; j++) {
           file(bucket[j], due[j]);
         }
@@ -273,30 +289,7 @@ final class TimerWheel<K, R> {
    * filed.
    */
   void drain(int level, int index, Drain<K, R> action) {
-    int slot = level * BUCKETS + index;
-    int n = counts[slot];
-    if (n == 0) {
-      return;
-    }
-    Timed<K, R>[] bucket = entries[slot];
-    long[] due = deadlines[slot];
-    detach(level, index);
-    int i = 0;
-    try {
-      for (; i < n; i++) {
-        Timed<K, R> entry = bucket[i];
-        bucket[i] = null;
-        action.entry(entry, saturatedAbsolute(due[i]));
-      }
-    } finally {
-      if (i < n) {
-        for (int j = i + 1; j < n; j++) {
-          file(bucket[j], due[j]);
-        }
-      } else {
-        keep(slot, bucket, due);
-      }
-    }
+    empty(level, index, (entry, at) -> action.entry(entry, saturatedAbsolute(at)));
   }
 
   /**

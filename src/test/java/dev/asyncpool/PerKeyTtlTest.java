@@ -319,17 +319,23 @@ class PerKeyTtlTest extends PoolTestSupport {
    * benchmark: half the trials at 16 instead of 38 ops/us). The class goes on for two epochs
    * instead, so the releases stay clock-free but for the one that queues the entry again.
    */
+  /** The test's ticker, counting its reads while {@link #on}: the clock reads of releases. */
+  private final class ReadsWhile implements Ticker {
+    boolean on;
+    int reads;
+
+    @Override
+    public long read() {
+      if (on) {
+        reads++;
+      }
+      return ticker.read();
+    }
+  }
+
   @Test
   void aHotKeysWarmReleasesReadNoClockAcrossTheTasksLooks() {
-    boolean[] releasing = {false};
-    int[] readsInReleases = {0};
-    Ticker counting =
-        () -> {
-          if (releasing[0]) {
-            readsInReleases[0]++;
-          }
-          return ticker.read();
-        };
+    ReadsWhile counting = new ReadsWhile();
     pool =
         settings(counting)
             .ttl((String key) -> Duration.ofMillis(6_400)) // epochs of 67 ms (2^32 ns / 64)
@@ -338,16 +344,16 @@ class PerKeyTtlTest extends PoolTestSupport {
     for (int i = 0; i < releases; i++) {
       Lease<TestResource> lease = pool.get("hot");
       scheduler.advance(Duration.ofMillis(1)); // the task may look, and find it leased
-      releasing[0] = true;
+      counting.on = true;
       lease.close();
-      releasing[0] = false;
+      counting.on = false;
     }
     assertThat(factory.created).hasSize(1);
     // Here every run of the task finds the key leased (the lease is held while the clock moves),
     // lets it go, and the next release reads the clock to queue it again: one read per run, a
     // run per 67 ms epoch or so, about 370 in all. Without the grace each run would also stop the
     // class, and every release until the next run would read the clock: about 20,000.
-    assertThat(readsInReleases[0]).as("clock reads in %s releases", releases).isLessThan(1_000);
+    assertThat(counting.reads).as("clock reads in %s releases", releases).isLessThan(1_000);
   }
 
   /**
@@ -360,26 +366,18 @@ class PerKeyTtlTest extends PoolTestSupport {
    */
   @Test
   void aClassStartsWithinMillisecondsOfItsFirstIdleEntryNotAnEpochLater() {
-    boolean[] releasing = {false};
-    int[] readsInReleases = {0};
-    Ticker counting =
-        () -> {
-          if (releasing[0]) {
-            readsInReleases[0]++;
-          }
-          return ticker.read();
-        };
+    ReadsWhile counting = new ReadsWhile();
     pool = settings(counting).ttl((String key) -> Duration.ofHours(1)).build(factory);
     for (String key : List.of("a", "b", "c")) {
       pool.get(key).close(); // cold: queued, with a clock read
     }
     scheduler.advance(Duration.ofMillis(5));
-    releasing[0] = true;
+    counting.on = true;
     for (int i = 0; i < 1_000; i++) {
       pool.get(List.of("a", "b", "c").get(i % 3)).close();
     }
-    releasing[0] = false;
-    assertThat(readsInReleases[0]).as("clock reads in 1,000 warm releases").isZero();
+    counting.on = false;
+    assertThat(counting.reads).as("clock reads in 1,000 warm releases").isZero();
     assertThat(factory.created).hasSize(3);
   }
 
