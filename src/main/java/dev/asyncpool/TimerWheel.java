@@ -174,6 +174,24 @@ final class TimerWheel<K, R> {
     long previous = time;
     long to = Math.max(relative(now), previous);
     time = to;
+    try {
+      handBackAll(previous, to, visitor);
+    } catch (RuntimeException | Error e) {
+      // The visitor threw (the owner's run failed), and the time is already the new one: a
+      // bucket that came up but was not handed back would now wait for its level to come round
+      // again (67 ms at level 0, 4.3 s at level 1, hours higher up). File the entries of every
+      // bucket that came up again, by the deadlines kept: the due ones into the current bucket,
+      // whose earliest deadline nextTime then gives, for the owner's retry.
+      handBackAll(previous, to, null);
+      throw e;
+    }
+  }
+
+  /**
+   * Hands back the buckets that come up between {@code previous} and {@code to} (see {@link
+   * #advance}); with no visitor, files their entries again instead, due or not.
+   */
+  private void handBackAll(long previous, long to, Visitor<K, R> visitor) {
     for (int level = LEVELS - 1; level >= 1; level--) {
       long from = previous >> shift(level);
       long until = to >> shift(level);
@@ -214,12 +232,13 @@ final class TimerWheel<K, R> {
     }
   }
 
+  /** Hands back one bucket's due entries, and files the others again; with no visitor, all. */
   private void handBack(int level, int index, Visitor<K, R> visitor) {
     empty(
         level,
         index,
         (entry, at) -> {
-          if (at - time <= 0) {
+          if (visitor != null && at - time <= 0) {
             visitor.visit(entry);
           } else {
             file(entry, at); // not due: down by its deadline, the entry itself untouched
