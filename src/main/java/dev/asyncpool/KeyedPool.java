@@ -1816,7 +1816,10 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         };
     try {
       executor.execute(closeAll);
-    } catch (RuntimeException e) {
+    } catch (RuntimeException | Error e) {
+      // An Error too (a thread pool that cannot start a thread throws OutOfMemoryError): thrown
+      // on, it would fail the expiry task's run after it claimed these entries, and nothing
+      // would ever close them, nor could shutdown complete.
       log.warn("{}: executor rejected {} closes; closing inline", name, claimed.size(), e);
       closeAll.run();
     }
