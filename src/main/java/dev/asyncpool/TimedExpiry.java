@@ -763,7 +763,12 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
   /**
    * An eviction's walk over the entries of a bucket (or the pinned list): claims the first
    * claimable one; the others it passed are looked at as the task looks at them ({@link
-   * #visit}), and those after the victim are filed again as they were, untouched.
+   * #visit}), and those after the victim are filed again as they were, untouched. An entry used
+   * again since it was filed is not claimed by the deadline it was filed by: the wheel moves
+   * entries down by that deadline without looking at them, so it may be long gone (a key used a
+   * second ago, filed by a deadline from before that); the look files it by its real deadline,
+   * behind the instances really due sooner, where a later bucket of the walk, or the walk that
+   * also takes recent ones, comes to it.
    */
   private final class Claim implements TimerWheel.Drain<K, R> {
     final boolean recentToo;
@@ -781,12 +786,28 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
         } else {
           wheel.schedule(entry, deadline);
         }
-      } else if (claimForRoom(entry, recentToo)) {
+      } else if (!usedSinceFiled(entry, deadline) && claimForRoom(entry, recentToo)) {
         victim = entry;
       } else {
         visit(entry);
       }
     }
+  }
+
+  /**
+   * True if {@code entry}, idle, is due later than {@code filed}, the deadline it was filed by:
+   * released again since. Its look ({@link #visit}) files it by its real deadline. False if its
+   * state or stamp does not say (leased, retired, pinned, a stamp not stored yet): {@link
+   * #claimForRoom} decides those.
+   */
+  private boolean usedSinceFiled(Timed<K, R> entry, long filed) {
+    long state = entry.state;
+    TtlClass c = entry.ttlClass;
+    if ((state & (REFS | RETIRED)) != 0 || c == null) {
+      return false;
+    }
+    long due = deadline(entry, c, state);
+    return due != Long.MIN_VALUE && due - filed > 0;
   }
 
   /** Claims {@code entry} if idle, with a stamp of its own (and not recent, unless allowed). */
