@@ -131,7 +131,10 @@ final class Closing<K, R> {
   void closeLater(PoolEntry<K, R> entry, R instance) {
     try {
       executor.execute(() -> closeNow(entry, instance));
-    } catch (RuntimeException e) {
+    } catch (RuntimeException | Error e) {
+      // An Error too (a thread pool that cannot start a thread throws OutOfMemoryError): the
+      // instance is claimed, so nothing else would close it, and the releasing caller must not
+      // get it.
       log.warn(
           "{}: executor rejected the close of key {}; closing inline",
           name,

@@ -177,6 +177,34 @@ class MisbehavingResourceTest extends PoolTestSupport {
             "DEBUG asyncpool: shutting down, 0 live instances");
   }
 
+  /**
+   * An executor that cannot start a thread throws OutOfMemoryError from execute(), not a
+   * rejection: the instance was claimed already, so the close must still run (inline), or it
+   * would never close and shutdown would never complete; and the releasing caller must not get
+   * the Error.
+   */
+  @Test
+  void anExecutorThatThrowsAnErrorClosesInlineToo() {
+    pool =
+        Pool.newBuilder()
+            .ticker(ticker)
+            .scheduler(scheduler)
+            .executor(
+                task -> {
+                  throw new OutOfMemoryError("unable to create native thread");
+                })
+            .ttl(Duration.ZERO)
+            .build(factory);
+    TestResource resource = lease("k"); // release closes: execute() throws, close runs inline
+    assertThat(resource.closes).hasValue(1);
+    assertThat(pool.closeAsync()).isCompleted();
+    assertThat(PoolLog.lines())
+        .containsExactly(
+            "WARN asyncpool: executor rejected the close of key k; closing inline"
+                + " | OutOfMemoryError",
+            "DEBUG asyncpool: shutting down, 0 live instances");
+  }
+
   /** A key whose hashCode changes after it was put in the pool: unsupported, but harmless. */
   static final class MutableKey {
     int hash;
