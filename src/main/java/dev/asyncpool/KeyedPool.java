@@ -32,7 +32,6 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ForkJoinPool;
-import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeoutException;
@@ -2163,11 +2162,16 @@ final class KeyedPool<K, R> implements Pool<K, R> {
         name + ": the factory for key " + describe(key) + " asked the pool for that same key");
   }
 
-  /** Runs a creation step on the executor; if it rejects, the creation fails with that. */
+  /**
+   * Runs a creation step on the executor; if it rejects, or throws anything else (an Error from
+   * a thread pool that cannot start a thread, say), the creation fails with that. Thrown on, it
+   * reached the requesting caller from acquire(), which returns a future, and left the creation
+   * installed and never settled.
+   */
   private void execute(Runnable task, PoolEntry<K, R> entry, Creation<R> creation) {
     try {
       executor.execute(task);
-    } catch (RejectedExecutionException e) {
+    } catch (RuntimeException | Error e) {
       failCreation(entry, creation, null, e);
     }
   }

@@ -205,6 +205,49 @@ class MisbehavingResourceTest extends PoolTestSupport {
             "DEBUG asyncpool: shutting down, 0 live instances");
   }
 
+  /**
+   * An executor whose execute() throws something other than a rejection (an Error, or an
+   * IllegalStateException of its own) when a creation is handed to it: that creation fails with
+   * it, and the key is not wedged: the next request creates again.
+   */
+  @Test
+  void anExecutorThatThrowsOnACreationFailsThatCreationOnly() {
+    AtomicInteger failuresLeft = new AtomicInteger(2);
+    pool =
+        Pool.newBuilder()
+            .ticker(ticker)
+            .scheduler(scheduler)
+            .executor(
+                task -> {
+                  int left = failuresLeft.getAndDecrement();
+                  if (left == 2) {
+                    throw new IllegalStateException("executor broken");
+                  }
+                  if (left == 1) {
+                    throw new OutOfMemoryError("unable to create native thread");
+                  }
+                  task.run();
+                })
+            .ttl(Duration.ofSeconds(1))
+            .build(factory);
+    assertThat(pool.acquire("k"))
+        .failsWithin(Duration.ZERO)
+        .withThrowableOfType(ExecutionException.class)
+        .withCauseInstanceOf(IllegalStateException.class);
+    assertThat(pool.acquire("k"))
+        .failsWithin(Duration.ZERO)
+        .withThrowableOfType(ExecutionException.class)
+        .withCauseInstanceOf(OutOfMemoryError.class);
+    CompletableFuture<Lease<TestResource>> third = pool.acquire("k");
+    assertThat(third).as("the key is not wedged").isCompleted();
+    third.join().close();
+    assertThat(factory.created).hasSize(1);
+    assertThat(PoolLog.lines(Level.DEBUG))
+        .containsExactly(
+            "DEBUG asyncpool: creating the instance for key k failed | IllegalStateException",
+            "DEBUG asyncpool: creating the instance for key k failed | OutOfMemoryError");
+  }
+
   /** A key whose hashCode changes after it was put in the pool: unsupported, but harmless. */
   static final class MutableKey {
     int hash;
