@@ -743,36 +743,58 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
    * is idle.
    */
   private Timed<K, R> claimSoonest(boolean recentToo) {
-    Claim claim = new Claim(recentToo);
-    wheel.forEachBucketInDueOrder(
-        (level, index) -> {
-          wheel.drain(level, index, claim);
-          return claim.victim != null;
-        });
-    if (claim.victim == null && recentToo) {
-      // Pinned entries go last: only once no idle entry that expires is left, recent ones too.
-      ArrayList<Timed<K, R>> list = pinned;
-      pinned = new ArrayList<>();
-      for (Timed<K, R> entry : list) {
-        claim.entry(entry, Long.MAX_VALUE);
+    for (int attempt = 1; ; attempt++) {
+      Claim claim = new Claim(recentToo);
+      wheel.forEachBucketInDueOrder(
+          (level, index) -> {
+            wheel.drain(level, index, claim);
+            return claim.candidate != null;
+          });
+      if (claim.candidate == null && recentToo) {
+        // Pinned entries go last: only once no idle entry that expires is left, recent ones too.
+        ArrayList<Timed<K, R>> list = pinned;
+        pinned = new ArrayList<>();
+        for (Timed<K, R> entry : list) {
+          claim.entry(entry, Long.MAX_VALUE);
+        }
+      }
+      Timed<K, R> victim = claim.settle();
+      // A candidate leased between the walk and its claim: walk again (a few times at most; a
+      // key that busy is not what room is made of, and the next eviction comes soon).
+      if (victim != null || !claim.raced || attempt == 3) {
+        return victim;
       }
     }
-    return claim.victim;
   }
 
   /**
-   * An eviction's walk over the entries of a bucket (or the pinned list): claims the first
-   * claimable one; the others it passed are looked at as the task looks at them ({@link
-   * #visit}), and those after the victim are filed again as they were, untouched. An entry used
-   * again since it was filed is not claimed by the deadline it was filed by: the wheel moves
-   * entries down by that deadline without looking at them, so it may be long gone (a key used a
-   * second ago, filed by a deadline from before that); the look files it by its real deadline,
-   * behind the instances really due sooner, where a later bucket of the walk, or the walk that
-   * also takes recent ones, comes to it.
+   * An eviction's walk over the entries of the buckets in due order (or the pinned list). The
+   * first idle entry that may be claimed is the candidate; those passed before it that may not
+   * are looked at as the task looks at them ({@link #visit}); those after it, in its bucket, are
+   * filed again as they were, untouched.
+   *
+   * <p>An entry used again since it was filed is not judged by the deadline it was filed by: the
+   * wheel moves entries down by that deadline without looking at them, so it may be long gone (a
+   * key used a second ago, filed by a deadline from before that). It is set aside with its real
+   * deadline, and {@link #settle} claims whichever is due soonest, the candidate or one of those;
+   * filed again by its real deadline instead, it could land in a bucket the walk had passed, and
+   * the walk would take an instance due later (review 4: one due at 9 s for one due at 6 s).
    */
   private final class Claim implements TimerWheel.Drain<K, R> {
     final boolean recentToo;
-    Timed<K, R> victim;
+
+    /** The first claimable entry, not claimed yet, and the deadline it was filed by. */
+    Timed<K, R> candidate;
+
+    long candidateDue;
+
+    /** Entries used since they were filed, out of the wheel, with their real deadlines. */
+    final List<Timed<K, R>> used = new ArrayList<>();
+
+    final List<Long> usedDue = new ArrayList<>();
+
+    /** True if the candidate could not be claimed after all (leased meanwhile). */
+    boolean raced;
 
     Claim(boolean recentToo) {
       this.recentToo = recentToo;
@@ -780,39 +802,94 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
 
     @Override
     public void entry(Timed<K, R> entry, long deadline) {
-      if (victim != null) {
-        if (entry.ttlClass == null) {
-          filePinned(entry);
-        } else {
-          wheel.schedule(entry, deadline);
-        }
-      } else if (!usedSinceFiled(entry, deadline) && claimForRoom(entry, recentToo)) {
-        victim = entry;
+      if (candidate != null) {
+        fileAgain(entry, deadline);
+        return;
+      }
+      long due = dueIfUsedSinceFiled(entry, deadline);
+      if (due != Long.MIN_VALUE) {
+        used.add(entry);
+        usedDue.add(due);
+      } else if (claimable(entry, entry.state, recentToo)) {
+        candidate = entry;
+        candidateDue = deadline;
       } else {
         visit(entry);
       }
     }
+
+    /**
+     * Claims the entry due soonest among the candidate and the entries used since they were
+     * filed, and files the others again: the candidate as it was, the others by a look.
+     */
+    Timed<K, R> settle() {
+      Timed<K, R> victim = null;
+      while (!used.isEmpty()) {
+        int soonest = 0;
+        for (int i = 1; i < used.size(); i++) {
+          if (usedDue.get(i) - usedDue.get(soonest) < 0) {
+            soonest = i;
+          }
+        }
+        Timed<K, R> entry = used.remove(soonest);
+        long due = usedDue.remove(soonest);
+        if (victim == null
+            && (candidate == null || due - candidateDue < 0)
+            && claimForRoom(entry, recentToo)) {
+          victim = entry;
+        } else {
+          visit(entry);
+        }
+      }
+      if (candidate != null) {
+        if (victim == null && claimForRoom(candidate, recentToo)) {
+          victim = candidate;
+        } else {
+          raced = victim == null;
+          fileAgain(candidate, candidateDue);
+        }
+      }
+      return victim;
+    }
+  }
+
+  /** Files an entry the eviction took out and did not claim again as it was: untouched. */
+  private void fileAgain(Timed<K, R> entry, long deadline) {
+    if (entry.ttlClass == null) {
+      filePinned(entry);
+    } else {
+      wheel.schedule(entry, deadline);
+    }
   }
 
   /**
-   * True if {@code entry}, idle, is due later than {@code filed}, the deadline it was filed by:
-   * released again since. Its look ({@link #visit}) files it by its real deadline. False if its
-   * state or stamp does not say (leased, retired, pinned, a stamp not stored yet): {@link
-   * #claimForRoom} decides those.
+   * The real deadline of {@code entry}, idle, if later than {@code filed}, the deadline it was
+   * filed by (released again since); {@link Long#MIN_VALUE} if not, or if its state or stamp
+   * does not say (leased, retired, pinned, a stamp not stored yet): {@link #claimable} decides
+   * those.
    */
-  private boolean usedSinceFiled(Timed<K, R> entry, long filed) {
+  private long dueIfUsedSinceFiled(Timed<K, R> entry, long filed) {
     long state = entry.state;
     TtlClass c = entry.ttlClass;
     if ((state & (REFS | RETIRED)) != 0 || c == null) {
-      return false;
+      return Long.MIN_VALUE;
     }
     long due = deadline(entry, c, state);
-    return due != Long.MIN_VALUE && due - filed > 0;
+    return due != Long.MIN_VALUE && due - filed > 0 ? due : Long.MIN_VALUE;
   }
 
   /** Claims {@code entry} if idle, with a stamp of its own (and not recent, unless allowed). */
   private boolean claimForRoom(Timed<K, R> entry, boolean recentToo) {
     long state = entry.state;
+    if (claimable(entry, state, recentToo) && entry.claimIdle(state)) {
+      letGo(entry);
+      return true;
+    }
+    return false;
+  }
+
+  /** True if {@code entry}, in {@code state}, is idle with a stamp of its own (and not recent). */
+  private boolean claimable(Timed<K, R> entry, long state, boolean recentToo) {
     if ((state & (REFS | RETIRED)) != 0) {
       return false;
     }
@@ -827,10 +904,6 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
         return false; // released in the current epoch: among the most recently used
       }
     }
-    if (entry.claimIdle(state)) {
-      letGo(entry);
-      return true;
-    }
-    return false;
+    return true;
   }
 }
