@@ -129,12 +129,16 @@ final class Closing<K, R> {
 
   /** Closes the instance on the executor, never on the caller's thread unless it rejects. */
   void closeLater(PoolEntry<K, R> entry, R instance) {
+    RunOnce close = new RunOnce(() -> closeNow(entry, instance)); // see RunOnce
     try {
-      executor.execute(() -> closeNow(entry, instance));
+      executor.execute(close);
     } catch (RuntimeException | Error e) {
       // An Error too (a thread pool that cannot start a thread throws OutOfMemoryError): the
       // instance is claimed, so nothing else would close it, and the releasing caller must not
-      // get it.
+      // get it. If the executor queued the close before it threw, that copy does nothing.
+      if (!close.claim()) {
+        return; // it runs, or ran, on the executor
+      }
       log.warn(
           "{}: executor rejected the close of key {}; closing inline",
           name,

@@ -1813,14 +1813,17 @@ final class KeyedPool<K, R> implements Pool<K, R> {
             closing.closeNow(entry, instance);
           }
         };
+    RunOnce once = new RunOnce(closeAll); // execute may queue it, then throw (see RunOnce)
     try {
-      executor.execute(closeAll);
+      executor.execute(once);
     } catch (RuntimeException | Error e) {
       // An Error too (a thread pool that cannot start a thread throws OutOfMemoryError): thrown
       // on, it would fail the expiry task's run after it claimed these entries, and nothing
       // would ever close them, nor could shutdown complete.
-      log.warn("{}: executor rejected {} closes; closing inline", name, claimed.size(), e);
-      closeAll.run();
+      if (once.claim()) {
+        log.warn("{}: executor rejected {} closes; closing inline", name, claimed.size(), e);
+        closeAll.run();
+      }
     }
   }
 
@@ -2169,10 +2172,19 @@ final class KeyedPool<K, R> implements Pool<K, R> {
    * installed and never settled.
    */
   private void execute(Runnable task, PoolEntry<K, R> entry, Creation<R> creation) {
+    RunOnce step = new RunOnce(task); // execute may queue it, then throw (see RunOnce)
     try {
-      executor.execute(task);
+      executor.execute(step);
     } catch (RuntimeException | Error e) {
-      failCreation(entry, creation, null, e);
+      if (step.claim()) {
+        failCreation(entry, creation, null, e); // the queued step, if any, now does nothing
+      } else {
+        log.debug(
+            "{}: the executor threw after it started the creation of key {}; it goes on",
+            name,
+            describe(entry.key),
+            e);
+      }
     }
   }
 
