@@ -31,13 +31,7 @@ class PerKeyTtlBoundTest extends PoolTestSupport {
             .ttl(PerKeyTtlBoundTest::ttlOf)
             .maxInstances(max)
             .acquireTimeout(Duration.ofSeconds(5))
-            .listener(
-                new PoolListener<String, TestResource>() {
-                  @Override
-                  public void onEvicted(String key, TestResource resource) {
-                    evicted.add(key);
-                  }
-                })
+            .listener(evictionsInto(evicted))
             .build(this::counted);
   }
 

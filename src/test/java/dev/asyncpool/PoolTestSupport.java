@@ -1,6 +1,7 @@
 package dev.asyncpool;
 
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -122,6 +123,16 @@ abstract class PoolTestSupport {
           return CompletableFuture.completedFuture(null);
         };
     return r;
+  }
+
+  /** A listener that adds each evicted key to {@code keys}, in order. */
+  static PoolListener<String, TestResource> evictionsInto(List<String> keys) {
+    return new PoolListener<>() {
+      @Override
+      public void onEvicted(String key, TestResource resource) {
+        keys.add(key);
+      }
+    };
   }
 
   TestResource lease(String key) {

@@ -219,13 +219,7 @@ class WheelReviewTest extends PoolTestSupport {
             .ttl((String key) -> Duration.ofSeconds(10))
             .maxInstances(2)
             .acquireTimeout(Duration.ofSeconds(5))
-            .listener(
-                new PoolListener<String, TestResource>() {
-                  @Override
-                  public void onEvicted(String key, TestResource resource) {
-                    evicted.add(key);
-                  }
-                })
+            .listener(evictionsInto(evicted))
             .build(factory);
     lease("a"); // due 10 s
     scheduler.advance(Duration.ofMillis(2_500));
