@@ -137,7 +137,13 @@ final class Closing<K, R> {
       // instance is claimed, so nothing else would close it, and the releasing caller must not
       // get it. If the executor queued the close before it threw, that copy does nothing.
       if (!close.claim()) {
-        return; // it runs, or ran, on the executor
+        // It runs, or ran, on the executor, which threw all the same.
+        log.warn(
+            "{}: the executor threw after it took the close of key {}; it runs once",
+            name,
+            describe(entry.key),
+            e);
+        return;
       }
       log.warn(
           "{}: executor rejected the close of key {}; closing inline",

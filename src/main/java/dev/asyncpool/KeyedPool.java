@@ -1823,6 +1823,12 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       if (once.claim()) {
         log.warn("{}: executor rejected {} closes; closing inline", name, claimed.size(), e);
         closeAll.run();
+      } else {
+        log.warn(
+            "{}: the executor threw after it took {} closes; they run once",
+            name,
+            claimed.size(),
+            e);
       }
     }
   }
@@ -2179,8 +2185,8 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       if (step.claim()) {
         failCreation(entry, creation, null, e); // the queued step, if any, now does nothing
       } else {
-        log.debug(
-            "{}: the executor threw after it started the creation of key {}; it goes on",
+        log.warn(
+            "{}: the executor threw after it took the creation of key {}; it goes on",
             name,
             describe(entry.key),
             e);
