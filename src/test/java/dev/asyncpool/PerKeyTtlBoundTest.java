@@ -3,7 +3,6 @@ package dev.asyncpool;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.time.Duration;
-import java.time.temporal.ChronoUnit;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -18,29 +17,11 @@ class PerKeyTtlBoundTest extends PoolTestSupport {
 
   private final List<String> evicted = new CopyOnWriteArrayList<>();
 
-  /** Keys "pinned", or a TTL in seconds after the '='. */
-  private static Duration ttlOf(String key) {
-    return key.startsWith("pinned")
-        ? ChronoUnit.FOREVER.getDuration()
-        : Duration.ofSeconds(Long.parseLong(key.substring(key.indexOf('=') + 1)));
-  }
 
   private void bounded(int max) {
-    pool =
-        settings()
-            .ttl(PerKeyTtlBoundTest::ttlOf)
-            .maxInstances(max)
-            .acquireTimeout(Duration.ofSeconds(5))
-            .listener(evictionsInto(evicted))
-            .build(this::counted);
+    boundedPerKey(max, PoolTestSupport::ttlFromKey, evicted);
   }
 
-  private void request(String key) {
-    CompletableFuture<Lease<TestResource>> lease = pool.acquire(key);
-    scheduler.runDue();
-    assertThat(lease).as("room was made for %s", key).isCompleted();
-    lease.join().close();
-  }
 
   @Test
   void theIdleInstanceDueSoonestMakesRoomAndPinnedOnesGoLast() {
@@ -51,11 +32,11 @@ class PerKeyTtlBoundTest extends PoolTestSupport {
     lease("b=10"); // due at 11 s
     lease("c=60"); // due at 61 s
     scheduler.advance(Duration.ofMillis(500));
-    request("x=1000");
-    request("y=1000");
-    request("z=1000");
+    requestRoom("x=1000");
+    requestRoom("y=1000");
+    requestRoom("z=1000");
     assertThat(evicted).containsExactly("b=10", "c=60", "a=100");
-    request("w=1000");
+    requestRoom("w=1000");
     assertThat(evicted).hasSize(4);
     assertThat(evicted.get(3)).as("x, y and z, due together, go before pinned").isIn("x=1000", "y=1000", "z=1000");
     assertThat(mostExisting).as("never above the bound").hasValue(4);
@@ -66,12 +47,12 @@ class PerKeyTtlBoundTest extends PoolTestSupport {
     bounded(2);
     lease("pinned");
     lease("a=3600");
-    request("b=5");
+    requestRoom("b=5");
     assertThat(evicted).containsExactly("a=3600");
-    request("c=5");
+    requestRoom("c=5");
     assertThat(evicted).containsExactly("a=3600", "b=5");
     try (Lease<TestResource> held = pool.get("c=5")) {
-      request("d=5");
+      requestRoom("d=5");
       assertThat(evicted).as("c is leased: the pinned key makes room").containsExactly("a=3600", "b=5", "pinned");
       assertThat(held.get().closes).hasValue(0);
     }
@@ -106,7 +87,7 @@ class PerKeyTtlBoundTest extends PoolTestSupport {
     lease("a=64"); // warm too, later, but in the same epoch: both are "recent"
     scheduler.advance(Duration.ofSeconds(2)); // new epochs: both stamps now resolve
     lease("a=64"); // a released last, in the current epoch
-    request("c=64");
+    requestRoom("c=64");
     assertThat(evicted).as("b was released before a").containsExactly("b=64");
   }
 }

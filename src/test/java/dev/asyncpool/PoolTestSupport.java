@@ -125,6 +125,35 @@ abstract class PoolTestSupport {
     return r;
   }
 
+  /** A TTL by key, for the bounded per-key tests: "pinned..." never expires, "name=N" N seconds. */
+  static Duration ttlFromKey(String key) {
+    return key.startsWith("pinned")
+        ? java.time.temporal.ChronoUnit.FOREVER.getDuration()
+        : Duration.ofSeconds(Long.parseLong(key.substring(key.indexOf('=') + 1)));
+  }
+
+  /**
+   * A pool of at most {@code max} instances with per-key TTLs, counting its instances ({@link
+   * #counted}), that adds each evicted key to {@code evicted}.
+   */
+  void boundedPerKey(int max, Function<String, Duration> ttl, List<String> evicted) {
+    pool =
+        settings()
+            .ttl(ttl)
+            .maxInstances(max)
+            .acquireTimeout(Duration.ofSeconds(5))
+            .listener(evictionsInto(evicted))
+            .build(this::counted);
+  }
+
+  /** Leases {@code key} in a full pool: room must be made for it at once; then releases it. */
+  void requestRoom(String key) {
+    CompletableFuture<Lease<TestResource>> lease = pool.acquire(key);
+    scheduler.runDue();
+    org.assertj.core.api.Assertions.assertThat(lease).as("room was made for %s", key).isCompleted();
+    lease.join().close();
+  }
+
   /** A listener that adds each evicted key to {@code keys}, in order. */
   static PoolListener<String, TestResource> evictionsInto(List<String> keys) {
     return new PoolListener<>() {

@@ -3,13 +3,11 @@ package dev.asyncpool;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.time.Duration;
-import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.Executor;
-import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Function;
 import org.junit.jupiter.api.Test;
@@ -41,7 +39,7 @@ class ReviewFiveTest extends PoolTestSupport {
   }
 
   /**
-   * FAILS. Closing.closeLater: an executor that runs the close, then throws OutOfMemoryError from
+   * Found by review 5 (fixed). Closing.closeLater: an executor that runs the close, then throws OutOfMemoryError from
    * execute(). RunOnce holds (one close, closes=1, live 0), but the Error is dropped without a log
    * line at any level: the `!close.claim()` branch returns silently.
    */
@@ -60,7 +58,7 @@ class ReviewFiveTest extends PoolTestSupport {
   }
 
   /**
-   * FAILS. KeyedPool.closeRetired: the same for a batch of 2 expired instances: closed once each,
+   * Found by review 5 (fixed). KeyedPool.closeRetired: the same for a batch of 2 expired instances: closed once each,
    * expirations=2, closes=2, live 0, and the executor's Error is dropped without a log line.
    */
   @Test
@@ -150,36 +148,18 @@ class ReviewFiveTest extends PoolTestSupport {
 
   // ---- Eviction order -------------------------------------------------------------------------
 
-  /** Keys "pinned", or a TTL in seconds after the '='. */
-  private static Duration ttlOf(String key) {
-    return key.startsWith("pinned")
-        ? ChronoUnit.FOREVER.getDuration()
-        : Duration.ofSeconds(Long.parseLong(key.substring(key.indexOf('=') + 1)));
-  }
 
   private void bounded(int max) {
-    bounded(max, ReviewFiveTest::ttlOf);
+    bounded(max, PoolTestSupport::ttlFromKey);
   }
 
   private void bounded(int max, Function<String, Duration> ttl) {
-    pool =
-        settings()
-            .ttl(ttl)
-            .maxInstances(max)
-            .acquireTimeout(Duration.ofSeconds(5))
-            .listener(evictionsInto(evicted))
-            .build(this::counted);
+    boundedPerKey(max, ttl, evicted);
   }
 
-  private void request(String key) {
-    CompletableFuture<Lease<TestResource>> lease = pool.acquire(key);
-    scheduler.runDue();
-    assertThat(lease).as("room was made for %s", key).isCompleted();
-    lease.join().close();
-  }
 
   /**
-   * FAILS (order among recent instances; the recentToo pass da4ce3b kept). Both idle instances
+   * Found by review 5 (fixed; order among recent instances, the recentToo pass da4ce3b kept). Both idle instances
    * were released in their class's current epoch, so the first pass leaves them and files each by
    * its class's next epoch start (a: 8.591 s, epochs of 8.59 s; b: 8.740 s, epochs of 268 ms);
    * the recentToo pass then takes the one whose class's epoch ends first, a, due at 1008.6 s,
@@ -194,14 +174,14 @@ class ReviewFiveTest extends PoolTestSupport {
     scheduler.advance(Duration.ofMillis(8_430)); // 8.58 s
     lease("a=1000"); // recent: due about 1008.6 s; its class's next epoch at about 8.591 s
     lease("b=20"); // recent: due about 28.58 s; its class's next epoch at about 8.740 s
-    request("x=1000");
+    requestRoom("x=1000");
     assertThat(evicted)
         .as("both recent: b, due at 28.6 s, before a, due at 1008.6 s")
         .containsExactly("b=20");
   }
 
   /**
-   * FAILS (documented coarseness: "to the wheel's bucket"). Within the first bucket with a
+   * Found by review 5 (fixed; it was the documented coarseness "to the wheel's bucket"). Within the first bucket with a
    * claimable entry the candidate is the first in filing order, not the soonest due: b (due 660 s,
    * filed at 0) and a (due 630 s, filed at 30 s) share a level-3 bucket of 275 s, and b goes, 30 s
    * later due than a. Up to a bucket's span off: 4.3 s at level 2, 4.6 min at level 3, 4.9 h at 4.
@@ -213,7 +193,7 @@ class ReviewFiveTest extends PoolTestSupport {
     scheduler.advance(Duration.ofSeconds(30));
     lease("a=600"); // due at 630 s, filed after b in the same bucket
     scheduler.advance(Duration.ofSeconds(30));
-    request("x=1000");
+    requestRoom("x=1000");
     assertThat(evicted).as("a, due 30 s before b").containsExactly("a=600");
   }
 
@@ -221,7 +201,7 @@ class ReviewFiveTest extends PoolTestSupport {
   void aHeavyRequestEvictsSeveralInDueOrderWithAUsedOneSetAside() {
     pool =
         settings()
-            .ttl(ReviewFiveTest::ttlOf)
+            .ttl(PoolTestSupport::ttlFromKey)
             .weigher((String key) -> key.startsWith("X") ? 2 : 1)
             .maxWeight(3)
             .acquireTimeout(Duration.ofSeconds(5))
@@ -234,7 +214,7 @@ class ReviewFiveTest extends PoolTestSupport {
     scheduler.advance(Duration.ofMillis(500));
     lease("a=10"); // warm: still filed by 10 s, really due 11 s
     scheduler.advance(Duration.ofMillis(500)); // no longer recent
-    request("X=10");
+    requestRoom("X=10");
     assertThat(evicted).as("the two due at 10.5 s, not a, due at 11 s").containsExactlyInAnyOrder("b=10", "c=10");
     assertThat(pool.stats().evictions()).isEqualTo(2);
     assertThat(pool.closeAsync()).isCompleted();
@@ -251,16 +231,16 @@ class ReviewFiveTest extends PoolTestSupport {
     lease("pinned3");
     scheduler.advance(Duration.ofSeconds(1));
     lease("a=10"); // recent at the request
-    request("x=10"); // a, recent, before any pinned one
+    requestRoom("x=10"); // a, recent, before any pinned one
     assertThat(evicted).containsExactly("a=10");
-    request("y=10"); // x recent, y's room: x before pinned
+    requestRoom("y=10"); // x recent, y's room: x before pinned
     assertThat(evicted).containsExactly("a=10", "x=10");
     try (Lease<TestResource> held = pool.get("y=10")) {
-      request("z=10"); // nothing that expires is idle: a pinned one
+      requestRoom("z=10"); // nothing that expires is idle: a pinned one
       assertThat(evicted).hasSize(3);
       assertThat(evicted.get(2)).startsWith("pinned");
       try (Lease<TestResource> held2 = pool.get("z=10")) {
-        request("w=10"); // another pinned one, never y or z, leased
+        requestRoom("w=10"); // another pinned one, never y or z, leased
         assertThat(evicted).hasSize(4);
         assertThat(evicted.get(3)).startsWith("pinned").isNotEqualTo(evicted.get(2));
       }
@@ -280,7 +260,7 @@ class ReviewFiveTest extends PoolTestSupport {
       FlakyTicker flaky = new FlakyTicker();
       pool =
           settings(flaky)
-              .ttl(ReviewFiveTest::ttlOf)
+              .ttl(PoolTestSupport::ttlFromKey)
               .maxInstances(2)
               .acquireTimeout(Duration.ofSeconds(5))
               .build(factory);
@@ -345,7 +325,7 @@ class ReviewFiveTest extends PoolTestSupport {
       factory.created.clear();
       pool =
           settings()
-              .ttl(ReviewFiveTest::ttlOf)
+              .ttl(PoolTestSupport::ttlFromKey)
               .maxInstances(6)
               .acquireTimeout(Duration.ofSeconds(30))
               .build(this::watched);
