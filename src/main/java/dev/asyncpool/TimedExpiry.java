@@ -746,7 +746,7 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
     for (int attempt = 1; ; attempt++) {
       Claim claim = new Claim(recentToo);
       wheel.forEachBucketInDueOrder(
-          (level, index) -> {
+          (level, index, start) -> {
             wheel.drain(level, index, claim);
             return claim.candidate != null;
           });

@@ -308,7 +308,7 @@ final class TimerWheel<K, R> {
    * filed.
    */
   void drain(int level, int index, Drain<K, R> action) {
-    empty(level, index, (entry, at) -> action.entry(entry, saturatedAbsolute(at)));
+    empty(level, index, (entry, at) -> action.entry(entry, absolute(at)));
   }
 
   /**
@@ -336,13 +336,16 @@ final class TimerWheel<K, R> {
       long start = (tick + Long.numberOfTrailingZeros(ahead) + 1) << shift(level);
       best = Math.min(best, start);
     }
-    return best == Long.MAX_VALUE ? Long.MAX_VALUE : saturatedAbsolute(best);
+    return best == Long.MAX_VALUE ? Long.MAX_VALUE : absolute(best);
   }
 
   /**
-   * The buckets in the order they come up, for an eviction looking for the entry due soonest: the
-   * current level-0 bucket first, then ahead level by level. Calls {@code action} with the level
-   * and index of each non-empty one until it returns true.
+   * The buckets in the order they come up at each level, for an eviction looking for the entry
+   * due soonest: level 0 from its current bucket, then each level above from its next bucket.
+   * Calls {@code action} with the level, index and start (a ticker time) of each non-empty one
+   * until it returns true. A bucket of a higher level may begin before the last one of a lower
+   * level it follows: entries filed high long ago may be due before ones filed low since, so a
+   * walker looking for the soonest goes on through the levels (see {@code TimedExpiry}).
    */
   boolean forEachBucketInDueOrder(BucketAction action) {
     for (int level = 0; level < LEVELS; level++) {
@@ -350,7 +353,8 @@ final class TimerWheel<K, R> {
       int start = level == 0 ? 0 : 1; // level 0: its current bucket first; above: never current
       for (int k = start; k <= BUCKETS - (level == 0 ? 1 : 0); k++) {
         int index = (int) ((tick + k) & MASK);
-        if ((occupied[level] & (1L << index)) != 0 && action.bucket(level, index)) {
+        if ((occupied[level] & (1L << index)) != 0
+            && action.bucket(level, index, absolute((tick + k) << shift(level)))) {
           return true;
         }
       }
@@ -360,7 +364,7 @@ final class TimerWheel<K, R> {
 
   /** See {@link #forEachBucketInDueOrder}. */
   interface BucketAction {
-    boolean bucket(int level, int index);
+    boolean bucket(int level, int index, long start);
   }
 
   /** Forgets every entry (shutdown). */
@@ -377,9 +381,14 @@ final class TimerWheel<K, R> {
     return ticker - origin;
   }
 
-  private long saturatedAbsolute(long relative) {
-    long absolute = relative + origin;
-    // Overflow only for a deadline centuries away: then as far as a long goes.
-    return ((relative ^ absolute) & (origin ^ absolute)) < 0 ? Long.MAX_VALUE : absolute;
+  /**
+   * A relative time as a ticker time. It may wrap past {@link Long#MAX_VALUE}, as the ticker's own
+   * readings may (a ticker's origin is arbitrary; {@code System.nanoTime}'s may lie anywhere):
+   * every owner compares ticker times by their difference, never by their order, and a deadline
+   * is less than 2^62 ns from now. Saturating instead, at a ticker 5 s short of the top, made
+   * every deadline past it read as centuries away (review 6).
+   */
+  private long absolute(long relative) {
+    return relative + origin;
   }
 }

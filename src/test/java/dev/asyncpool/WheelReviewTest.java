@@ -293,7 +293,7 @@ class WheelReviewTest extends PoolTestSupport {
           Map<Timed<String, Object>, Long> before = new HashMap<>(filed);
           try {
             wheel.forEachBucketInDueOrder(
-                (level, index) -> {
+                (level, index, start) -> {
                   wheel.drain(
                       level,
                       index,
