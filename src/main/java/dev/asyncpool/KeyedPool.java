@@ -295,6 +295,9 @@ final class KeyedPool<K, R> implements Pool<K, R> {
 
   private transient volatile boolean evictionScheduled;
 
+  /** Scheduled evictions that failed in a row (runs on the scheduler, one at a time). */
+  private transient int evictionFailures;
+
   /** {@link PoolBuilder#maxLifetime} in nanoseconds; {@link Long#MAX_VALUE} for none. */
   private final transient long maxLifetimeNanos;
 
@@ -1848,8 +1851,24 @@ final class KeyedPool<K, R> implements Pool<K, R> {
     evictionScheduled = false;
     try {
       evict();
+      evictionFailures = 0;
     } catch (Throwable t) {
-      log.error("{}: an eviction failed; it is tried again at the next release", name, t);
+      // Tried again while requests wait for room: waiting for the next release instead, a
+      // request could time out while instances sit idle (review 6: two failed evictions in a row,
+      // a ticker broken for three reads, and the request failed after 5 s with two idle).
+      // From 1 ms, doubling, at most a second apart; an ERROR once, then quieter.
+      int failures = ++evictionFailures;
+      long retry = Math.min(Epochs.MIN_EPOCH_NANOS << Math.min(failures - 1, 30), 1_000_000_000L);
+      if (failures == 1) {
+        log.error("{}: an eviction failed; it is tried again on the scheduler", name, t);
+      } else {
+        log.debug("{}: an eviction failed again ({} in a row)", name, failures, t);
+      }
+      if (bound.waiting() > 0
+          && !evictionScheduled
+          && EVICTION_SCHEDULED.compareAndSet(this, false, true)) {
+        schedule(evictionTask, retry);
+      }
     }
   }
 
