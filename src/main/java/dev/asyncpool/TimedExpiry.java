@@ -747,8 +747,13 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
       Claim claim = new Claim(recentToo);
       wheel.forEachBucketInDueOrder(
           (level, index, start) -> {
-            wheel.drain(level, index, claim);
-            return claim.candidate != null;
+            // A bucket that begins once the candidate is due holds nothing due sooner; one that
+            // begins before may, at any level (review 6: an entry filed at level 3 long ago, due
+            // 90 s before the level-2 candidate). So the walk goes on through every level.
+            if (claim.candidate == null || start - claim.candidateDue < 0) {
+              wheel.drain(level, index, claim);
+            }
+            return false;
           });
       if (claim.candidate == null && recentToo) {
         // Pinned entries go last: only once no idle entry that expires is left, recent ones too.
@@ -769,9 +774,9 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
 
   /**
    * An eviction's walk over the entries of the buckets in due order (or the pinned list). The
-   * first idle entry that may be claimed is the candidate; those passed before it that may not
-   * are looked at as the task looks at them ({@link #visit}); those after it, in its bucket, are
-   * filed again as they were, untouched.
+   * claimable idle entry due soonest is the candidate; those passed that may not be claimed are
+   * looked at as the task looks at them ({@link #visit}); those due no sooner than the candidate
+   * are filed again as they were, untouched.
    *
    * <p>An entry used again since it was filed is not judged by the deadline it was filed by: the
    * wheel moves entries down by that deadline without looking at them, so it may be long gone (a
@@ -783,7 +788,7 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
   private final class Claim implements TimerWheel.Drain<K, R> {
     final boolean recentToo;
 
-    /** The first claimable entry, not claimed yet, and the deadline it was filed by. */
+    /** The claimable entry due soonest so far, not claimed yet, and the deadline it was filed by. */
     Timed<K, R> candidate;
 
     long candidateDue;
@@ -801,16 +806,16 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
     @Override
     public void entry(Timed<K, R> entry, long deadline) {
       if (candidate != null && !(deadline - candidateDue < 0)) {
-        // The rest of the candidate's bucket (the walk stops after it), due no sooner: as it was.
-        fileAgain(entry, deadline);
+        fileAgain(entry, deadline); // due no sooner than the candidate: as it was, untouched
         return;
       }
       long due = dueIfUsedSinceFiled(entry, deadline);
       if (due != Long.MIN_VALUE) {
         used.add(new Used<>(entry, due));
       } else if (claimable(entry, entry.state, recentToo)) {
-        // The first claimable entry, or one of its bucket due sooner (a bucket spans up to
-        // hours at the higher levels, and holds its entries in filing order).
+        // The first claimable entry, or one due sooner (a bucket spans up to hours at the
+        // higher levels, and holds its entries in filing order; a higher level's bucket may hold
+        // one due sooner than a lower level's).
         if (candidate != null) {
           fileAgain(candidate, candidateDue);
         }
@@ -917,8 +922,13 @@ final class TimedExpiry<K, R> implements TimerWheel.Visitor<K, R> {
         return false;
       }
       int stamp = PoolEntry.idleStamp(idle);
-      if (PoolEntry.isEpochStamp(stamp) && c.releasedBefore(stamp) == Long.MIN_VALUE) {
-        return false; // released in the current epoch: among the most recently used
+      if (PoolEntry.isEpochStamp(stamp)
+          ? c.releasedBefore(stamp) == Long.MIN_VALUE
+          : c.epoch > 0 && c.stampTime(stamp, now) - c.currentStart() >= 0) {
+        // Released in the current epoch: among the most recently used. A release that read the
+        // clock (its entry's first, or one after the task let it go) counts as well (review 6: a
+        // key released at 5 s by the clock went before one released then by an epoch stamp).
+        return false;
       }
     }
     return true;
