@@ -1858,7 +1858,7 @@ final class KeyedPool<K, R> implements Pool<K, R> {
       // a ticker broken for three reads, and the request failed after 5 s with two idle).
       // From 1 ms, doubling, at most a second apart; an ERROR once, then quieter.
       int failures = ++evictionFailures;
-      long retry = Math.min(Epochs.MIN_EPOCH_NANOS << Math.min(failures - 1, 30), 1_000_000_000L);
+      long retry = RunFailures.backoff(failures, 1_000_000_000L);
       if (failures == 1) {
         log.error("{}: an eviction failed; it is tried again on the scheduler", name, t);
       } else {

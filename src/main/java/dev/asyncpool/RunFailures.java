@@ -35,13 +35,18 @@ final class RunFailures {
     inARow = 0;
   }
 
+  /** The wait before retrying after {@code failures} in a row: 1 ms, doubling, at most max. */
+  static long backoff(int failures, long maxNanos) {
+    return Math.min(Epochs.MIN_EPOCH_NANOS << Math.min(failures - 1, 30), maxNanos);
+  }
+
   /**
    * A run failed with {@code t}: logs it as the run of failures so far calls for, and returns
    * when to retry, in nanoseconds: 1 ms doubling per failure in a row, at most {@code maxNanos}.
    */
   long failed(Throwable t, long maxNanos) {
     int failures = ++inARow;
-    long retry = Math.min(Epochs.MIN_EPOCH_NANOS << Math.min(failures - 1, 30), maxNanos);
+    long retry = backoff(failures, maxNanos);
     if (failures == 1) {
       log.error("{}: the expiry task failed; retrying", name, t);
     } else if (Integer.bitCount(failures) == 1) {
