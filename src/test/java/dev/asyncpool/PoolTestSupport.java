@@ -146,6 +146,22 @@ abstract class PoolTestSupport {
             .build(this::counted);
   }
 
+  /**
+   * A pool bounded by weight, {@code maxWeight}, with per-key TTLs by {@link #ttlFromKey}: a key
+   * starting with "X" weighs {@code heavy}, any other 1. It counts its instances ({@link
+   * #counted}) and adds each evicted key to {@code evicted}.
+   */
+  void weightedPerKey(long heavy, long maxWeight, List<String> evicted) {
+    pool =
+        settings()
+            .ttl(PoolTestSupport::ttlFromKey)
+            .weigher((String key) -> key.startsWith("X") ? heavy : 1)
+            .maxWeight(maxWeight)
+            .acquireTimeout(Duration.ofSeconds(5))
+            .listener(evictionsInto(evicted))
+            .build(this::counted);
+  }
+
   /** Leases {@code key} in a full pool: room must be made for it at once; then releases it. */
   void requestRoom(String key) {
     CompletableFuture<Lease<TestResource>> lease = pool.acquire(key);

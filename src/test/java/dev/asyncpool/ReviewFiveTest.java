@@ -199,14 +199,7 @@ class ReviewFiveTest extends PoolTestSupport {
 
   @Test
   void aHeavyRequestEvictsSeveralInDueOrderWithAUsedOneSetAside() {
-    pool =
-        settings()
-            .ttl(PoolTestSupport::ttlFromKey)
-            .weigher((String key) -> key.startsWith("X") ? 2 : 1)
-            .maxWeight(3)
-            .acquireTimeout(Duration.ofSeconds(5))
-            .listener(evictionsInto(evicted))
-            .build(this::counted);
+    weightedPerKey(2, 3, evicted);
     lease("a=10"); // due 10 s
     scheduler.advance(Duration.ofMillis(500));
     lease("b=10"); // due 10.5 s

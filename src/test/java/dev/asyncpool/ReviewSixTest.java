@@ -359,14 +359,7 @@ class ReviewSixTest extends PoolTestSupport {
    */
   @Test
   void aHeavyRequestAmongRecentInstancesOfManyClassesTakesThemInDueOrder() {
-    pool =
-        settings()
-            .ttl(PoolTestSupport::ttlFromKey)
-            .weigher((String key) -> key.startsWith("X") ? 4 : 1)
-            .maxWeight(5)
-            .acquireTimeout(Duration.ofSeconds(5))
-            .listener(evictionsInto(evicted))
-            .build(this::counted);
+    weightedPerKey(4, 5, evicted);
     String[] keys = {"e=200", "c=10", "a=1", "d=40", "b=3"};
     for (String k : keys) {
       lease(k);
@@ -385,14 +378,7 @@ class ReviewSixTest extends PoolTestSupport {
   /** Weights with pinned, recent and older instances: older first, then recent, then pinned. */
   @Test
   void aHeavyRequestTakesOlderThenRecentThenPinned() {
-    pool =
-        settings()
-            .ttl(PoolTestSupport::ttlFromKey)
-            .weigher((String key) -> key.startsWith("X") ? 4 : 1)
-            .maxWeight(5)
-            .acquireTimeout(Duration.ofSeconds(5))
-            .listener(evictionsInto(evicted))
-            .build(this::counted);
+    weightedPerKey(4, 5, evicted);
     lease("pinned1");
     lease("pinned2");
     lease("hot=2");
